@@ -1,0 +1,1 @@
+"""Command-line layer: the only place that parses absl flags."""

@@ -1,0 +1,109 @@
+"""`e2e-compress compress | decompress | info`.
+
+  e2e-compress compress [--model=NAME_OR_PATH] IN.png OUT.e2ec [--verify]
+  e2e-compress decompress IN.e2ec OUT.png [--model=NAME_OR_PATH]
+  e2e-compress info MODEL_OR_FILE
+"""
+
+import json
+import os
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("model", None,
+                    "Shipped model name or SavedModel path. compress: default "
+                    "bls2017-mse-q4. decompress: default is the model the file names.")
+flags.DEFINE_bool("verify", False,
+                  "compress: decode again and print PSNR and MS-SSIM against the"
+                  " input, and a JPEG of at least the same size.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
+flags.DEFINE_bool("drop_alpha", False,
+                  "Discard an input's alpha channel instead of refusing it.")
+
+
+def _two_paths(argv, what):
+    if len(argv) != 3:
+        raise ValueError(f"{what} takes two paths, IN and OUT; got {argv[1:]}")
+    src, dst = argv[1], argv[2]
+    if os.path.abspath(src) == os.path.abspath(dst):
+        raise ValueError(f"the output {dst} would overwrite the input")
+    if os.path.exists(dst) and not FLAGS.overwrite:
+        raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
+    return src, dst
+
+
+def _report(name, bpp, image, decoded):
+    from e2e_compress import metrics
+
+    line = f"{name:<22s} {bpp:7.4f} bpp  PSNR {metrics.psnr(image, decoded):6.2f} dB"
+    if min(image.shape[:2]) >= metrics.MS_SSIM_MIN_SIDE:
+        value = metrics.ms_ssim(image, decoded)
+        line += f"  MS-SSIM {value:.4f} ({metrics.ms_ssim_db(value):.2f} dB)"
+    else:
+        line += f"  MS-SSIM n/a (< {metrics.MS_SSIM_MIN_SIDE} px)"
+    print(line)
+
+
+def compress_main(argv):
+    from e2e_compress import baselines, codec, image_io, metrics
+
+    src, dst = _two_paths(argv, "compress")
+    image = image_io.read_image(src, drop_alpha=FLAGS.drop_alpha)
+    model = codec.load_model(FLAGS.model)
+    data = codec.compress(model, image)
+    image_io.atomic_write_bytes(dst, data, overwrite=FLAGS.overwrite)
+    h, w = image.shape[:2]
+    bpp = metrics.bpp_from_num_bytes(len(data), h, w)
+    name = os.path.basename(model.path.rstrip("/"))
+    print(f"{src}: {w}x{h} -> {dst}: {len(data)} bytes, {bpp:.4f} bpp"
+          f" (whole file), model {name}")
+    if FLAGS.verify:
+        decoded = codec.decompress(data, model)
+        _report(f"e2e ({name})", bpp, image, decoded)
+        quality, jpeg = baselines.jpeg_at_least(image, len(data))
+        _report(f"JPEG q={quality} (4:2:0)", metrics.bpp_from_num_bytes(
+            len(jpeg), h, w), image, baselines.decode(jpeg))
+    return 0
+
+
+def decompress_main(argv):
+    from e2e_compress import codec, image_io
+
+    src, dst = _two_paths(argv, "decompress")
+    if not os.path.isfile(src):
+        raise FileNotFoundError(f"no such file: {src}")
+    with open(src, "rb") as f:
+        data = f.read()
+    image = codec.decompress(data, FLAGS.model)
+    image_io.write_png(dst, image, overwrite=FLAGS.overwrite)
+    print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
+    return 0
+
+
+def info_main(argv):
+    from e2e_compress import container, export, metrics, zoo
+
+    if len(argv) != 2:
+        raise ValueError(f"info takes one model name, model path or .e2ec file,"
+                         f" got {argv[1:]}")
+    target = argv[1]
+    if os.path.isfile(target):
+        with open(target, "rb") as f:
+            data = f.read()
+        packed = container.unpack(data)
+        try:
+            model = os.path.basename(zoo.find_by_id(packed.model_id).rstrip("/"))
+        except zoo.ModelNotFoundError:
+            model = "not among the shipped models"
+        print(json.dumps(dict(
+            file=target, bytes=len(data), format_version=container.VERSION,
+            model_id=packed.model_id, model=model, height=packed.height,
+            width=packed.width, payload_bytes=len(packed.payload),
+            bpp=round(metrics.bpp_from_num_bytes(
+                len(data), packed.height, packed.width), 5)), indent=2))
+        return 0
+    print(json.dumps(export.read_model_info(zoo.resolve(target)), indent=2,
+                     sort_keys=True))
+    return 0

@@ -1,0 +1,71 @@
+"""`e2e-compress train`: trains one model (one lmbda), resumably.
+
+Example:
+  e2e-compress train --train_glob='../shared/data/train/*.png' \
+      --lmbda=0.01 --train_dir=~/e2e-train/mse-0.01 \
+      --export_to=checkpoints/bls2017-mse-q3
+"""
+
+import os
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("train_glob", None, "Glob of training images (PNG/JPEG).")
+flags.DEFINE_string("validation_glob", None,
+                    "Glob of validation images; a centre crop of each is used.")
+flags.DEFINE_float("lmbda", 0.01,
+                   "Rate-distortion trade-off: loss = bpp + lmbda * D, with D the"
+                   " MSE on the 0-255 scale (or 1 - MS-SSIM).")
+flags.DEFINE_enum("distortion", "mse", ["mse", "ms-ssim"], "Distortion measure D.")
+flags.DEFINE_integer("num_filters", 128, "Filters per layer (128 or 192 usual).")
+flags.DEFINE_integer("patch_size", 256, "Side of random training crops, px.")
+flags.DEFINE_integer("validation_patch_size", 256, "Side of validation crops, px.")
+flags.DEFINE_integer("batch_size", 8, "Crops per step.")
+flags.DEFINE_integer("steps", 100_000, "Total optimizer steps.")
+flags.DEFINE_float("learning_rate", 1e-4, "Initial Adam learning rate.")
+flags.DEFINE_float("lr_decay_at", 0.9,
+                   "Fraction of --steps after which the learning rate drops.")
+flags.DEFINE_float("lr_decay_factor", 10.0, "Divisor of the learning rate drop.")
+flags.DEFINE_integer("checkpoint_every", 500,
+                     "Steps between checkpoints (= Keras epoch length).")
+flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
+flags.DEFINE_string("init_from", None,
+                    "Exported model or training dir to warm-start weights from.")
+flags.DEFINE_string("train_dir", None,
+                    "Directory of checkpoints, TensorBoard logs and the record.")
+flags.DEFINE_string("export_to", None, "Export the trained model here.")
+flags.DEFINE_string("data_note", None,
+                    "Text saying which images (licence subset) trained the model.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def main(argv):
+    from e2e_compress import configs, train
+
+    if len(argv) > 1:
+        raise ValueError(f"train takes no positional arguments, got {argv[1:]}")
+    for name in ("train_glob", "train_dir"):
+        if not getattr(FLAGS, name):
+            raise ValueError(f"--{name} is required")
+    model_config = configs.ModelConfig(
+        num_filters=FLAGS.num_filters, lmbda=FLAGS.lmbda,
+        distortion=FLAGS.distortion)
+    train_config = configs.TrainConfig(
+        train_glob=os.path.expanduser(FLAGS.train_glob),
+        validation_glob=(os.path.expanduser(FLAGS.validation_glob)
+                         if FLAGS.validation_glob else None),
+        patch_size=FLAGS.patch_size,
+        validation_patch_size=FLAGS.validation_patch_size,
+        batch_size=FLAGS.batch_size, steps=FLAGS.steps,
+        learning_rate=FLAGS.learning_rate, lr_decay_at=FLAGS.lr_decay_at,
+        lr_decay_factor=FLAGS.lr_decay_factor,
+        checkpoint_every=FLAGS.checkpoint_every,
+        validate_every=FLAGS.validate_every,
+        init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
+        seed=FLAGS.seed)
+    train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
+                export_to=FLAGS.export_to, overwrite_export=True,
+                data_note=FLAGS.data_note)
+    return 0

@@ -1,0 +1,109 @@
+"""Compressing images to `.e2ec` bytes and back with an exported model.
+
+    model = codec.load_model("bls2017-mse-q4")      # or a SavedModel path
+    data = codec.compress(model, image)             # uint8 [H, W, 3] -> bytes
+    image = codec.decompress(data)                  # finds the model by id
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from e2e_compress import container, export, zoo
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A loaded SavedModel with its metadata."""
+
+    path: str
+    info: dict
+    module: object
+
+    @property
+    def model_id(self) -> str:
+        return self.info["model_id"]
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> LoadedModel:
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401 - registers the range coding ops
+
+    info = export.read_model_info(path)
+    return LoadedModel(path=path, info=info, module=tf.saved_model.load(path))
+
+
+def load_model(name_or_path: str | None = None) -> LoadedModel:
+    """Loads a shipped model by name, a SavedModel by path, or the default."""
+    return _load(zoo.resolve(name_or_path))
+
+
+def _check_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"expected a uint8 array of shape [H, W, 3], got {image.dtype}"
+            f" {list(image.shape)}")
+    if min(image.shape[:2]) < 1:
+        raise ValueError(f"expected H, W >= 1, got {list(image.shape)}")
+    return image
+
+
+def compress(model: LoadedModel, image) -> bytes:
+    """Compresses an image into `.e2ec` container bytes.
+
+    Args:
+      model: from `load_model`.
+      image: uint8 `[H, W, 3]` in [0, 255], any H, W >= 1.
+
+    Returns:
+      The complete file contents (header, payload, checksum).
+    """
+    image = _check_image(image)
+    strings, image_shape, _ = model.module.compress(image)
+    height, width = (int(v) for v in image_shape.numpy())
+    return container.pack(container.Packed(
+        model_id=model.model_id, height=height, width=width,
+        payload=strings.numpy()[0]))
+
+
+def decompress(data: bytes, model: str | LoadedModel | None = None) -> np.ndarray:
+    """Decodes `.e2ec` bytes to uint8 `[H, W, 3]`.
+
+    Args:
+      data: the file contents.
+      model: the model (name, path or loaded) to use; by default the shipped
+        model whose id the file names. A model whose id differs is refused.
+
+    Raises:
+      container.FormatError: the bytes are not an intact `.e2ec` file.
+      zoo.ModelNotFoundError: no model with the file's id is available.
+    """
+    import tensorflow as tf
+
+    packed = container.unpack(data)
+    if isinstance(model, LoadedModel):
+        if model.model_id != packed.model_id:
+            raise zoo.ModelNotFoundError(
+                f"the file was made by model {packed.model_id}, not by"
+                f" {model.model_id}")
+        loaded = model
+    else:
+        loaded = _load(zoo.find_by_id(packed.model_id, extra=model))
+    image_shape = np.array([packed.height, packed.width], np.int32)
+    latent_shape = (image_shape + 15) // 16
+    try:
+        image = loaded.module.decompress(
+            tf.constant([packed.payload]), image_shape, latent_shape)
+    except tf.errors.OpError as e:
+        # The checksum passed, so this is a payload the encoder did not write.
+        raise container.FormatError(
+            f"payload does not decode: {e.message.splitlines()[0]}") from None
+    return image.numpy()
+
+
+def estimate_bits(model: LoadedModel, image) -> float:
+    """The entropy model's estimate of the payload size, in bits."""
+    return float(model.module.estimate_bits(_check_image(image)))

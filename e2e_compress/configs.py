@@ -1,0 +1,98 @@
+"""Frozen configurations for the model and for training.
+
+Every CLI flag of `e2e-compress train` has the spelling of the field it fills.
+`TINY` holds the sizes the tests use, so they live in one place.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What defines a model's architecture and trade-off.
+
+    Attributes:
+      num_filters: channels of every hidden layer and of the latent (128 in the
+        paper for low rates, 192 for high rates).
+      lmbda: rate-distortion trade-off. The loss is `bpp + lmbda * D`. For
+        `distortion="mse"`, D is the mean squared error on the 0-255 scale, so
+        lmbda has units of bits per pixel per squared 8-bit level. For
+        `distortion="ms-ssim"`, D is `1 - MS-SSIM` (unitless, in [0, 1]).
+      distortion: "mse" or "ms-ssim".
+    """
+
+    num_filters: int = 128
+    lmbda: float = 0.01
+    distortion: str = "mse"
+
+    def __post_init__(self):
+        if self.num_filters < 1:
+            raise ValueError(f"num_filters must be >= 1, got {self.num_filters}")
+        if not self.lmbda > 0:
+            raise ValueError(f"lmbda must be > 0, got {self.lmbda}")
+        if self.distortion not in ("mse", "ms-ssim"):
+            raise ValueError(
+                f"distortion must be 'mse' or 'ms-ssim', got {self.distortion!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained.
+
+    Attributes:
+      train_glob: glob of training images (PNG or JPEG, any size).
+      validation_glob: optional glob of validation images; a centre crop of
+        `validation_patch_size` of each is used.
+      patch_size: side of the random square crops, in pixels.
+      batch_size: crops per step.
+      steps: total optimizer steps of the run (resuming counts from the last
+        checkpoint, not from zero).
+      learning_rate: initial Adam learning rate.
+      lr_decay_at: fraction of `steps` after which the learning rate is divided
+        by `lr_decay_factor` (once); 1.0 keeps it constant.
+      lr_decay_factor: divisor applied at `lr_decay_at`.
+      checkpoint_every: steps between resumable checkpoints. This is also the
+        Keras epoch length: a checkpoint is written at the end of each epoch,
+        so a killed run loses at most this many steps.
+      validate_every: epochs between validation passes.
+      init_from: optional path of an exported model or training directory to
+        warm-start the weights from (for example a neighbouring lmbda).
+      seed: seed of weights initialisation and data order.
+      shuffle_buffer: crops held in the shuffle buffer.
+    """
+
+    train_glob: str
+    validation_glob: str | None = None
+    patch_size: int = 256
+    validation_patch_size: int = 256
+    batch_size: int = 8
+    steps: int = 100_000
+    learning_rate: float = 1e-4
+    lr_decay_at: float = 0.9
+    lr_decay_factor: float = 10.0
+    checkpoint_every: int = 500
+    validate_every: int = 2
+    init_from: str | None = None
+    seed: int = 0
+    shuffle_buffer: int = 64
+
+    def __post_init__(self):
+        for name in ("patch_size", "batch_size", "steps", "validate_every",
+                     "checkpoint_every", "validation_patch_size"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.patch_size % 16:
+            raise ValueError(
+                f"patch_size must be a multiple of 16 (the model's total stride),"
+                f" got {self.patch_size}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.lr_decay_at <= 1:
+            raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+
+
+# Sizes for tests: small enough that a train step takes well under a second.
+TINY_MODEL = ModelConfig(num_filters=8, lmbda=0.01)
+TINY_PATCH = 32

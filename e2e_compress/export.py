@@ -1,0 +1,185 @@
+"""Export of a trained model as a slim SavedModel.
+
+The SavedModel holds only what inference needs: the two transforms, the prior
+(so that a model can warm-start another), the entropy model with its range
+coding tables, a `model_info.json` asset, and two `tf.function`s:
+
+- `compress(image)`: uint8 `[H, W, 3]`, H, W >= 1 ->
+  `(strings, image_shape, latent_shape)`: string `[1]` (the range-coded
+  latents), int32 `[2]` (H, W), int32 `[2]` (ceil(H/16), ceil(W/16)).
+- `decompress(strings, image_shape, latent_shape)` -> uint8 `[H, W, 3]`.
+
+Both are also exported as the named signatures `compress` and
+`decompress`. Loading needs `import tensorflow_compression` first, which
+registers the range coding ops.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+import e2e_compress
+from e2e_compress import layers, rate
+
+MODEL_INFO = "model_info.json"
+
+
+class CompressionModule(tf.Module):
+    """The inference half of a trained `BLS2017Model`."""
+
+    def __init__(self, analysis_transform, synthesis_transform, prior):
+        super().__init__(name="bls2017")
+        self.analysis_transform = analysis_transform
+        self.synthesis_transform = synthesis_transform
+        self.prior = prior
+        self.entropy_model = rate.make_entropy_model(prior, compression=True)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
+    def compress(self, image):
+        """uint8 `[H, W, 3]` -> (string `[1]`, int32 `[2]`, int32 `[2]`)."""
+        image_shape = tf.shape(image)[:2]
+        stride = layers.TOTAL_STRIDE
+        latent_shape = (image_shape + stride - 1) // stride
+        padded = latent_shape * stride
+        # Edge replication: works for any size (even 1x1, where reflection
+        # cannot) and costs fewer bits than zeros at the border.
+        rows = tf.minimum(tf.range(padded[0]), image_shape[0] - 1)
+        cols = tf.minimum(tf.range(padded[1]), image_shape[1] - 1)
+        x = tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
+        x = tf.cast(x, tf.float32)[None]
+        y = self.analysis_transform(x)
+        strings = self.entropy_model.compress(y)
+        return strings, image_shape, latent_shape
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1,), dtype=tf.string),
+        tf.TensorSpec(shape=(2,), dtype=tf.int32),
+        tf.TensorSpec(shape=(2,), dtype=tf.int32)])
+    def decompress(self, strings, image_shape, latent_shape):
+        """The outputs of `compress` -> uint8 `[H, W, 3]`."""
+        y_hat = self.entropy_model.decompress(strings, latent_shape)
+        x_hat = self.synthesis_transform(y_hat)[0, :image_shape[0], :image_shape[1]]
+        return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
+    def estimate_bits(self, image):
+        """The entropy model's estimate of the bits `compress` will spend.
+
+        Returns a float32 scalar: the information content of the rounded
+        latents under the prior, in bits.
+        """
+        image_shape = tf.shape(image)[:2]
+        stride = layers.TOTAL_STRIDE
+        padded = (image_shape + stride - 1) // stride * stride
+        rows = tf.minimum(tf.range(padded[0]), image_shape[0] - 1)
+        cols = tf.minimum(tf.range(padded[1]), image_shape[1] - 1)
+        x = tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
+        y = self.analysis_transform(tf.cast(x, tf.float32)[None])
+        _, bits = self.entropy_model(y, training=False)
+        return tf.reduce_sum(bits)
+
+
+def fingerprint(module: tf.Module) -> str:
+    """A 16-hex-digit id of a model's weights (sha256 over all variables).
+
+    Two models with the same id decode each other's files identically.
+    """
+    h = hashlib.sha256()
+    for v in sorted(module.trainable_variables, key=lambda v: v.name):
+        h.update(v.name.encode())
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def export_model(model, path: str, info: dict, overwrite: bool = False) -> dict:
+    """Writes a trained `BLS2017Model` as a SavedModel directory at `path`.
+
+    The directory is written beside `path` and renamed into place, so a
+    failed export leaves no half-written model.
+
+    Args:
+      model: a `BLS2017Model`.
+      path: the SavedModel directory to create.
+      info: metadata to store (lmbda, steps, training data...). The model id,
+        num_filters and package version are added.
+      overwrite: replace an existing directory.
+
+    Returns:
+      The complete metadata dict, as written to `assets/model_info.json`.
+    """
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite to replace it")
+    module = CompressionModule(
+        model.analysis_transform, model.synthesis_transform, model.prior)
+    info = dict(info)
+    info.update(
+        model_id=fingerprint(module),
+        num_filters=model.config.num_filters,
+        lmbda=model.config.lmbda,
+        distortion=model.config.distortion,
+        package_version=e2e_compress.__version__,
+        format="bls2017",
+    )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        info_path = os.path.join(tmp, MODEL_INFO)
+        with open(info_path, "w") as f:
+            json.dump(info, f, indent=2, sort_keys=True)
+        module.model_info = tf.saved_model.Asset(info_path)
+        target = os.path.join(tmp, "model")
+        tf.saved_model.save(module, target, signatures={
+            "compress": module.compress,
+            "decompress": module.decompress,
+        })
+        os.remove(info_path)
+        if os.path.exists(path):
+            shutil.rmtree(path)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def read_model_info(path: str) -> dict:
+    """Metadata of an exported model directory, without loading TF graphs."""
+    info_path = os.path.join(path, "assets", MODEL_INFO)
+    if not os.path.isfile(info_path):
+        raise FileNotFoundError(
+            f"{path} is not an e2e-compress SavedModel (no assets/{MODEL_INFO})")
+    with open(info_path) as f:
+        return json.load(f)
+
+
+def restore_weights(model, path: str) -> None:
+    """Loads the weights of an exported model (or training dir) into `model`.
+
+    Used to warm-start training from a neighbouring lmbda. `path` is an
+    exported SavedModel directory or a training directory with checkpoints.
+    """
+    ckpt = tf.train.Checkpoint(
+        analysis_transform=model.analysis_transform,
+        synthesis_transform=model.synthesis_transform,
+        prior=model.prior)
+    if os.path.isdir(os.path.join(path, "variables")):
+        info = read_model_info(path)
+        if info["num_filters"] != model.config.num_filters:
+            raise ValueError(
+                f"cannot warm-start a {model.config.num_filters}-filter model from"
+                f" {path}, which has {info['num_filters']} filters")
+        source = os.path.join(path, "variables", "variables")
+        ckpt.read(source).assert_existing_objects_matched().expect_partial()
+        return
+    latest = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(
+            f"{path} is neither an exported model nor a training directory")
+    tf.train.Checkpoint(model=ckpt).read(latest).expect_partial()

@@ -1,0 +1,98 @@
+"""The Keras model of Balle, Laparra & Simoncelli (2017).
+
+J. Balle, V. Laparra, E. P. Simoncelli, "End-to-end Optimized Image
+Compression", Int. Conf. on Learning Representations (ICLR), 2017.
+https://arxiv.org/abs/1611.01704
+
+Notation used in local variables: `x` image, float32 `[B, H, W, 3]` in
+`[0, 255]`; `y` latents (analysis transform output); `y_tilde` latents with
+additive uniform noise (training) or rounded (evaluation); `x_hat`
+reconstruction.
+
+The loss is `R + lmbda * D`, with R in bits per pixel (bits summed over the
+batch, divided by B*H*W) and, for MSE models, D the mean squared error on the
+0-255 scale. `lmbda` therefore has units of bpp per squared 8-bit level: the
+reference values 0.0018 ... 0.18 span about 0.1 ... 2 bpp on Kodak.
+For MS-SSIM models, D is `1 - MS-SSIM` and lmbda is correspondingly larger
+(see `configs.ModelConfig`).
+"""
+
+import tensorflow as tf
+
+from e2e_compress import layers, rate
+from e2e_compress.configs import ModelConfig
+
+
+class BLS2017Model(tf.keras.Model):
+    """Analysis transform, factorized entropy bottleneck, synthesis transform."""
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.lmbda = config.lmbda
+        self.analysis_transform = layers.AnalysisTransform(config.num_filters)
+        self.synthesis_transform = layers.SynthesisTransform(config.num_filters)
+        self.prior = rate.make_prior(config.num_filters)
+        # Create the variables with one small eager call; Keras' symbolic
+        # `build` cannot lift tfc's kernel initial values out of its graph.
+        self(tf.zeros((1, 16, 16, 3)), training=False)
+        self._metric_names = ("loss", "bpp", "mse", "psnr", "ms_ssim")
+        self._trackers = {n: tf.keras.metrics.Mean(name=n)
+                          for n in self._metric_names}
+
+    def call(self, x, training):
+        """Rate and distortion of a batch.
+
+        Args:
+          x: float32 (or uint8) `[B, H, W, 3]` in `[0, 255]`, H and W
+            multiples of 16.
+          training: True adds uniform noise to the latents, False rounds them.
+
+        Returns:
+          `(loss, bpp, mse, ms_ssim)` scalars; mse on the 0-255 scale.
+        """
+        entropy_model = rate.make_entropy_model(self.prior, compression=False)
+        x = tf.cast(x, self.compute_dtype)
+        y = self.analysis_transform(x)
+        y_tilde, bits = entropy_model(y, training=training)
+        x_hat = self.synthesis_transform(y_tilde)
+        num_pixels = tf.reduce_prod(tf.shape(x)[:-1])
+        bpp = rate.bits_per_pixel(bits, num_pixels)
+        mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
+        if self.config.distortion == "ms-ssim":
+            ms_ssim = tf.reduce_mean(tf.image.ssim_multiscale(
+                tf.clip_by_value(x_hat, 0.0, 255.0), x, max_val=255.0))
+            loss = bpp + self.lmbda * (1.0 - ms_ssim)
+        else:
+            ms_ssim = tf.constant(float("nan"))
+            loss = bpp + self.lmbda * mse
+        return loss, bpp, mse, ms_ssim
+
+    def _update_metrics(self, loss, bpp, mse, ms_ssim):
+        self._trackers["loss"].update_state(loss)
+        self._trackers["bpp"].update_state(bpp)
+        self._trackers["mse"].update_state(mse)
+        self._trackers["psnr"].update_state(
+            10.0 * tf.math.log(255.0 ** 2 / mse) / tf.math.log(10.0))
+        if self.config.distortion == "ms-ssim":
+            self._trackers["ms_ssim"].update_state(ms_ssim)
+        names = self._metric_names
+        if self.config.distortion != "ms-ssim":
+            names = names[:-1]
+        return {n: self._trackers[n].result() for n in names}
+
+    def train_step(self, x):
+        with tf.GradientTape() as tape:
+            loss, bpp, mse, ms_ssim = self(x, training=True)
+        variables = self.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_metrics(loss, bpp, mse, ms_ssim)
+
+    def test_step(self, x):
+        loss, bpp, mse, ms_ssim = self(x, training=False)
+        return self._update_metrics(loss, bpp, mse, ms_ssim)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())

@@ -1,0 +1,192 @@
+"""Training: `train(model_config, train_config, train_dir)`.
+
+Keras `fit` runs the model's own `train_step`. One Keras epoch is
+`checkpoint_every` steps; at the end of each, the model and optimizer state are
+saved in `train_dir/checkpoints` (two kept). Starting again with the same
+arguments resumes from the newest checkpoint, so a run killed at any moment
+loses at most one epoch. `train_dir/record.json` accumulates steps, wall and
+CPU time across resumes; `train_dir/logs` holds TensorBoard scalars.
+"""
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from e2e_compress import data, export
+from e2e_compress.configs import ModelConfig, TrainConfig
+from e2e_compress.model import BLS2017Model
+
+RECORD = "record.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def learning_rate_schedule(config: TrainConfig):
+    """Constant `learning_rate`, divided by `lr_decay_factor` after
+    `lr_decay_at * steps` steps (a step function of the optimizer's step)."""
+    boundary = int(config.lr_decay_at * config.steps)
+    if boundary >= config.steps:
+        return config.learning_rate
+    return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+        [boundary], [config.learning_rate,
+                     config.learning_rate / config.lr_decay_factor])
+
+
+class _CheckpointAndRecord(tf.keras.callbacks.Callback):
+    """Saves a checkpoint and the training record at every epoch end."""
+
+    def __init__(self, manager, train_dir, record):
+        super().__init__()
+        self.manager = manager
+        self.train_dir = train_dir
+        self.record = record
+        self._wall0 = time.time()
+        self._cpu0 = time.process_time()
+        self._wall_before = record.get("wall_seconds", 0.0)
+        self._cpu_before = record.get("cpu_seconds", 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        step = int(self.model.optimizer.iterations.numpy())
+        finite = all(np.all(np.isfinite(v.numpy())) for v in self.model.weights)
+        if not finite or not math.isfinite(logs.get("loss", 0.0)):
+            self.model.stop_training = True
+            raise TrainingDiverged(
+                f"loss or weights became non-finite by step {step}; the last good"
+                f" checkpoint ({self.manager.latest_checkpoint}) is kept: restart"
+                " with a lower --learning_rate")
+        self.manager.save(checkpoint_number=step)
+        self.record.update(
+            steps=step,
+            wall_seconds=self._wall_before + time.time() - self._wall0,
+            cpu_seconds=self._cpu_before + time.process_time() - self._cpu0,
+            last_metrics={k: float(v) for k, v in logs.items()},
+        )
+        write_record(self.train_dir, self.record)
+
+
+def write_record(train_dir: str, record: dict) -> None:
+    tmp = os.path.join(train_dir, RECORD + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(tmp, os.path.join(train_dir, RECORD))
+
+
+def read_record(train_dir: str) -> dict:
+    path = os.path.join(train_dir, RECORD)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
+          export_to: str | None = None, overwrite_export: bool = False,
+          data_note: str | None = None, verbose: int = 2) -> BLS2017Model:
+    """Trains (or resumes training of) one model, optionally exporting it.
+
+    Args:
+      model_config: architecture and trade-off.
+      train_config: data, optimisation and checkpointing.
+      train_dir: directory of checkpoints, logs and the training record. If it
+        holds a checkpoint of a run with the same model config, training
+        resumes from it; `train_config.init_from` is ignored then.
+      export_to: if given, the trained model is exported there as a SavedModel.
+      overwrite_export: replace an existing export directory.
+      data_note: free text stored in the model's metadata, saying which
+        images (which licence subset) trained it.
+      verbose: Keras `fit` verbosity.
+
+    Returns:
+      The trained `BLS2017Model`.
+
+    Raises:
+      data.NoImagesError: the training glob matched no usable image.
+      TrainingDiverged: the loss became non-finite.
+      ValueError: `train_dir` holds a run of a different model config.
+    """
+    os.makedirs(train_dir, exist_ok=True)
+    record = read_record(train_dir)
+    config_dict = dict(model=model_config.__dict__, train=train_config.__dict__)
+    if record and record.get("config", {}).get("model") != model_config.__dict__:
+        raise ValueError(
+            f"{train_dir} holds a run of model config {record['config']['model']},"
+            f" not {model_config.__dict__}: use another --train_dir")
+    paths, counts = data.list_images(train_config.train_glob, train_config.patch_size)
+    logging.info("training images: %s", counts)
+
+    tf.keras.utils.set_random_seed(train_config.seed)
+    model = BLS2017Model(model_config)
+    model.compile(optimizer=tf.keras.optimizers.Adam(
+        learning_rate=learning_rate_schedule(train_config)))
+    # Create the optimizer's slots now so a checkpoint restores them eagerly.
+    model.optimizer.build(model.trainable_variables)
+
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("resumed from %s", manager.latest_checkpoint)
+    elif train_config.init_from:
+        export.restore_weights(model, train_config.init_from)
+        logging.info("warm-started from %s", train_config.init_from)
+        record["init_from"] = train_config.init_from
+
+    step = int(model.optimizer.iterations.numpy())
+    epoch_steps = train_config.checkpoint_every
+    initial_epoch = step // epoch_steps
+    epochs = math.ceil(train_config.steps / epoch_steps)
+    record.setdefault("segments", [])
+    record.update(config=config_dict, data=counts, data_note=data_note)
+    if step < train_config.steps:
+        record["segments"].append(dict(start_step=step, started=time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+        # Mix the start step into the data seed so a resumed run sees new crops.
+        train_ds = data.make_patch_dataset(
+            paths, train_config.patch_size, train_config.batch_size,
+            seed=train_config.seed + step, shuffle_buffer=train_config.shuffle_buffer)
+        val_ds = None
+        if train_config.validation_glob:
+            val_paths, _ = data.list_images(train_config.validation_glob, 16)
+            val_ds = data.make_validation_dataset(
+                val_paths, train_config.validation_patch_size, train_config.batch_size)
+        callbacks = [
+            tf.keras.callbacks.TerminateOnNaN(),
+            _CheckpointAndRecord(manager, train_dir, record),
+            tf.keras.callbacks.TensorBoard(
+                log_dir=os.path.join(train_dir, "logs"), update_freq=100,
+                write_graph=False, profile_batch=0),
+        ]
+        model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=epoch_steps, validation_data=val_ds,
+                  validation_freq=train_config.validate_every,
+                  callbacks=callbacks, verbose=verbose)
+    else:
+        logging.info("already trained for %d >= %d steps", step, train_config.steps)
+
+    if export_to:
+        record = read_record(train_dir) or record
+        info = dict(
+            steps=int(model.optimizer.iterations.numpy()),
+            wall_hours=round(record.get("wall_seconds", 0.0) / 3600, 3),
+            cpu_hours=round(record.get("cpu_seconds", 0.0) / 3600, 3),
+            patch_size=train_config.patch_size,
+            batch_size=train_config.batch_size,
+            learning_rate=train_config.learning_rate,
+            lr_decay_at=train_config.lr_decay_at,
+            lr_decay_factor=train_config.lr_decay_factor,
+            init_from=record.get("init_from"),
+            training_data=dict(glob=train_config.train_glob, **counts,
+                               note=data_note),
+        )
+        info = export.export_model(model, export_to, info, overwrite=overwrite_export)
+        logging.info("exported %s (model id %s)", export_to, info["model_id"])
+    return model

@@ -1,0 +1,83 @@
+"""The shipped models: where they are, their names, finding one by id.
+
+Shipped models are SavedModel directories under `checkpoints/` at the root of
+the repository (or under `$E2E_COMPRESS_MODELS`, if set). Each holds
+`assets/model_info.json`. Names say what was optimised and the quality step,
+low to high rate: `bls2017-mse-q1` ... `bls2017-mse-q8`.
+"""
+
+import os
+
+from e2e_compress import export
+
+DEFAULT_MODEL = "bls2017-mse-q4"
+
+# lmbda per quality step for MSE models (loss = bpp + lmbda * MSE on 0-255).
+# The same values CompressAI uses for its 8 qualities, on the same scale.
+MSE_LMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
+              5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18}
+
+
+class ModelNotFoundError(LookupError):
+    """No shipped or given model matches the name, path or id."""
+
+
+def models_dir() -> str:
+    """Directory of shipped models."""
+    env = os.environ.get("E2E_COMPRESS_MODELS")
+    if env:
+        return env
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "checkpoints")
+
+
+def list_models() -> dict[str, dict]:
+    """Name -> model_info of every shipped model, sorted by name."""
+    root = models_dir()
+    found = {}
+    if os.path.isdir(root):
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name)
+            try:
+                found[name] = dict(export.read_model_info(path), path=path)
+            except (FileNotFoundError, ValueError):
+                continue
+    return found
+
+
+def resolve(name_or_path: str | None) -> str:
+    """A model's directory from a shipped name, a path, or None (default)."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    if os.path.isdir(name_or_path):
+        export.read_model_info(name_or_path)  # raises if not a model
+        return name_or_path
+    path = os.path.join(models_dir(), name_or_path)
+    if os.path.isdir(path):
+        return path
+    names = ", ".join(list_models()) or "none"
+    raise ModelNotFoundError(
+        f"no model {name_or_path!r}: not a directory, nor a shipped model"
+        f" (shipped: {names})")
+
+
+def find_by_id(model_id: str, extra: str | None = None) -> str:
+    """The directory of the model whose id is `model_id`.
+
+    Args:
+      model_id: 16 hex digits, from a file header.
+      extra: a model name or path to try first (the user's `--model`).
+    """
+    if extra:
+        path = resolve(extra)
+        info = export.read_model_info(path)
+        if info["model_id"] != model_id:
+            raise ModelNotFoundError(
+                f"the file was made by model {model_id}, but {extra} is model"
+                f" {info['model_id']}")
+        return path
+    for info in list_models().values():
+        if info["model_id"] == model_id:
+            return info["path"]
+    raise ModelNotFoundError(
+        f"the file was made by model {model_id}, which is not among the shipped"
+        f" models in {models_dir()}: pass --model=PATH of that model")

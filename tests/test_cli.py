@@ -1,0 +1,67 @@
+"""The command line, as a user runs it (subprocesses)."""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import SAMPLE, run_cli, smooth_image
+
+
+def _one_line_error(result):
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_compress_then_decompress_a_file(tiny_model_dir, tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_image(40, 56)).save(src)
+    packed, out = tmp_path / "x.e2ec", tmp_path / "out.png"
+    result = run_cli("compress", f"--model={tiny_model_dir}", str(src), str(packed))
+    assert result.returncode == 0, result.stderr
+    size = os.path.getsize(packed)
+    assert f"{size} bytes" in result.stdout
+    assert f"{8 * size / (40 * 56):.4f} bpp" in result.stdout
+    result = run_cli("decompress", f"--model={tiny_model_dir}", str(packed),
+                     str(out))
+    assert result.returncode == 0, result.stderr
+    decoded = np.asarray(Image.open(out))
+    assert decoded.shape == (40, 56, 3)
+    # The output exists now: a second run refuses to overwrite it.
+    again = run_cli("decompress", f"--model={tiny_model_dir}", str(packed), str(out))
+    assert "exists" in _one_line_error(again)
+
+
+def test_default_model_verify_reports_jpeg_beside_ours(tmp_path):
+    out = tmp_path / "kodim23.e2ec"
+    result = run_cli("compress", "--verify", SAMPLE, str(out))
+    assert result.returncode == 0, result.stderr
+    assert "PSNR" in result.stdout and "JPEG" in result.stdout
+    result = run_cli("info", str(out))
+    assert result.returncode == 0, result.stderr
+    assert '"width": 768' in result.stdout
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path):
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not an image")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.e2ec"
+    garbage.write_bytes(b"E2EC" + bytes(40))
+    cases = [
+        (("compress", str(tmp_path / "missing.png"), str(tmp_path / "o")), "no such"),
+        (("compress", str(not_image), str(tmp_path / "o")), "cannot read"),
+        (("compress", str(empty), str(tmp_path / "o")), "empty"),
+        (("decompress", str(garbage), str(tmp_path / "o.png")), ""),
+        (("train", f"--train_glob={tmp_path}/none/*.png",
+          f"--train_dir={tmp_path}/run"), "no files match"),
+        (("nonsense",), "expected a command"),
+    ]
+    for args, message in cases:
+        line = _one_line_error(run_cli(*args))
+        assert message in line, (args, line)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.png").exists()

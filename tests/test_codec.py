@@ -1,0 +1,110 @@
+"""The exported SavedModel and the codec built on it."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from e2e_compress import codec, container, export, zoo
+from tests.conftest import SAMPLE, smooth_image
+
+# Runs in a fresh interpreter that imports only tensorflow and
+# tensorflow_compression: what a user's TF program would do.
+_PLAIN_TF_PROGRAM = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_compression  # registers the range coding ops
+
+    m = tf.saved_model.load(sys.argv[1])
+    for h, w in [(1, 1), (17, 31), (64, 64)]:
+        img = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        packed = m.compress(img)
+        out = m.decompress(*packed)
+        assert out.dtype == tf.uint8 and tuple(out.shape) == (h, w, 3), out.shape
+        sig = m.signatures["decompress"](strings=packed[0], image_shape=packed[1],
+                                         latent_shape=packed[2])
+        assert np.array_equal(list(sig.values())[0].numpy(), out.numpy())
+        print(h, w, int(tf.strings.length(packed[0][0])), "ok")
+""")
+
+
+def test_saved_model_round_trips_in_a_plain_tf_program(tiny_model_dir, tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text(_PLAIN_TF_PROGRAM)
+    result = subprocess.run([sys.executable, str(script), tiny_model_dir],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=""))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("ok") == 3
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (1, 40), (17, 31), (64, 64)])
+def test_compress_decompress_keeps_shape_and_latent_size(tiny_model_dir, height,
+                                                        width):
+    model = codec.load_model(tiny_model_dir)
+    image = smooth_image(height, width)
+    strings, image_shape, latent_shape = model.module.compress(image)
+    assert list(image_shape.numpy()) == [height, width]
+    assert list(latent_shape.numpy()) == [-(-height // 16), -(-width // 16)]
+    data = codec.compress(model, image)
+    out = codec.decompress(data, model)
+    assert out.shape == (height, width, 3) and out.dtype == np.uint8
+
+
+def test_model_metadata_is_stored_and_id_matches_weights(tiny_model_dir):
+    info = export.read_model_info(tiny_model_dir)
+    for key in ("lmbda", "num_filters", "steps", "training_data", "model_id",
+                "package_version"):
+        assert key in info
+    assert info["num_filters"] == 8 and info["steps"] == 2
+    model = codec.load_model(tiny_model_dir)
+    assert export.fingerprint(model.module) == info["model_id"]
+
+
+def test_decompress_refuses_a_file_of_another_model(tiny_model_dir):
+    model = codec.load_model(tiny_model_dir)
+    data = codec.compress(model, smooth_image(20, 20))
+    packed = container.unpack(data)
+    other = container.pack(container.Packed("00" * 8, packed.height, packed.width,
+                                            packed.payload))
+    with pytest.raises(zoo.ModelNotFoundError, match="0000000000000000"):
+        codec.decompress(other, model)
+
+
+def test_decompress_rejects_a_payload_that_does_not_decode(tiny_model_dir):
+    model = codec.load_model(tiny_model_dir)
+    data = codec.compress(model, smooth_image(40, 40))
+    packed = container.unpack(data)
+    # A valid container (checksum recomputed) around a payload cut short.
+    bad = container.pack(container.Packed(packed.model_id, 40, 40,
+                                          packed.payload[:1]))
+    with pytest.raises(container.FormatError):
+        codec.decompress(bad, model)
+
+
+def test_actual_bits_match_the_estimate_within_one_percent():
+    """The shipped default model on the bundled Kodak image."""
+    model = codec.load_model()
+    from e2e_compress import image_io
+
+    image = image_io.read_image(SAMPLE)
+    data = codec.compress(model, image)
+    actual_bits = 8 * (len(data) - container.OVERHEAD_BYTES)
+    estimate = codec.estimate_bits(model, image)
+    assert abs(actual_bits - estimate) <= 0.01 * estimate, (actual_bits, estimate)
+
+
+def test_shipped_default_model_beats_jpeg_at_the_same_size():
+    from e2e_compress import baselines, image_io, metrics
+
+    model = codec.load_model()
+    image = image_io.read_image(SAMPLE)
+    data = codec.compress(model, image)
+    ours = metrics.psnr(image, codec.decompress(data))
+    _, jpeg = baselines.jpeg_at_least(image, len(data))
+    assert len(jpeg) >= len(data)
+    assert ours > metrics.psnr(image, baselines.decode(jpeg))

@@ -1,0 +1,88 @@
+"""Training: a short run, warm start, resume after SIGKILL, bad data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from e2e_compress import configs, data, export, train
+from tests.conftest import write_images
+
+
+def _config(folder, steps, **kwargs):
+    return configs.TrainConfig(train_glob=os.path.join(folder, "*.png"),
+                               patch_size=configs.TINY_PATCH, batch_size=2,
+                               steps=steps, checkpoint_every=1, **kwargs)
+
+
+def test_two_step_run_trains_and_records(tmp_path):
+    write_images(str(tmp_path / "img"))
+    model = train.train(configs.TINY_MODEL, _config(str(tmp_path / "img"), 2),
+                        str(tmp_path / "run"), verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
+    record = train.read_record(str(tmp_path / "run"))
+    assert record["steps"] == 2 and record["cpu_seconds"] > 0
+    assert np.isfinite(record["last_metrics"]["loss"])
+    assert os.listdir(tmp_path / "run" / "logs")
+
+
+def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_path):
+    from e2e_compress.model import BLS2017Model
+
+    model = BLS2017Model(configs.ModelConfig(num_filters=8, lmbda=0.05))
+    export.restore_weights(model, tiny_model_dir)
+    module = export.CompressionModule(model.analysis_transform,
+                                      model.synthesis_transform, model.prior)
+    assert export.fingerprint(module) == export.read_model_info(
+        tiny_model_dir)["model_id"]
+    wider = BLS2017Model(configs.ModelConfig(num_filters=16))
+    with pytest.raises(ValueError, match="16-filter"):
+        export.restore_weights(wider, tiny_model_dir)
+
+
+def test_small_and_unreadable_images_are_skipped_and_counted(tmp_path):
+    folder = str(tmp_path / "img")
+    write_images(folder, count=2)
+    write_images(str(tmp_path / "small"), count=1, height=20, width=20)
+    os.replace(tmp_path / "small" / "img0.png", tmp_path / "img" / "small.png")
+    (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    paths, counts = data.list_images(os.path.join(folder, "*.png"), 32)
+    assert counts == dict(matched=4, unreadable=1, too_small=1, used=2)
+    assert all("img" in os.path.basename(p) for p in paths)
+    with pytest.raises(data.NoImagesError, match="no files match"):
+        data.list_images(os.path.join(folder, "*.jpg"), 32)
+    assert data.expand_braces("a_{x,y}_{1,2}.png") == [
+        "a_x_1.png", "a_x_2.png", "a_y_1.png", "a_y_2.png"]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    write_images(str(tmp_path / "img"))
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "e2e_compress", "train",
+            f"--train_glob={tmp_path}/img/*.png", f"--train_dir={run_dir}",
+            "--num_filters=8", "--patch_size=32", "--batch_size=2",
+            "--checkpoint_every=1", "--validate_every=1000"]
+    proc = subprocess.Popen(args + ["--steps=100000"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    record_path = run_dir / "record.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if record_path.exists() and json.loads(record_path.read_text())["steps"] >= 3:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(record_path.read_text())["steps"]
+    assert killed_at >= 3
+    target = killed_at + 2
+    result = subprocess.run(args + [f"--steps={target}"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads(record_path.read_text())
+    assert record["steps"] == target
+    assert record["segments"][-1]["start_step"] >= killed_at - 1
