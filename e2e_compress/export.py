@@ -22,6 +22,7 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils
 
 import e2e_compress
 from e2e_compress import layers, rate
@@ -136,10 +137,16 @@ def export_model(model, path: str, info: dict, overwrite: bool = False) -> dict:
             json.dump(info, f, indent=2, sort_keys=True)
         module.model_info = tf.saved_model.Asset(info_path)
         target = os.path.join(tmp, "model")
-        tf.saved_model.save(module, target, signatures={
-            "compress": module.compress,
-            "decompress": module.decompress,
-        })
+        # Keras would also trace every layer's `call` into the SavedModel. The
+        # exported tf.functions are all a user needs, the traces would double
+        # the size, and tfc.GDN with constant exponents cannot be traced
+        # without autograph. `save_traces=False` is what `Model.save` offers;
+        # for a tf.Module it is set through Keras' own option scope.
+        with keras_saved_model_utils.keras_option_scope(save_traces=False):
+            tf.saved_model.save(module, target, signatures={
+                "compress": module.compress,
+                "decompress": module.decompress,
+            })
         os.remove(info_path)
         if os.path.exists(path):
             shutil.rmtree(path)
