@@ -7,10 +7,13 @@ convolutions. Images enter as float32 `[B, H, W, 3]` in `[0, 255]` and leave
 in the same range (not clipped); H and W must be multiples of 16 for the
 shapes to match.
 
-The convolutions are Keras `Conv2D` / `Conv2DTranspose` with "same" padding.
-On a 2-core CPU a training step with them takes 0.24 s against 0.63 s with
-`tfc.SignalConv2D` (128 filters, batch 8, 128 px, measured here), for the
-same architecture.
+The convolutions are `tfc.SignalConv2D` with their default kernel
+parameterisation in the Fourier domain (`kernel_parameter="rdft"`). A step
+costs 2.6x one with plain Keras convolutions on a 2-core CPU (0.63 s against
+0.24 s, 128 filters, batch 8, 128 px), but it converges far faster per step:
+measured here, after 400 steps the MSE was 470 against 1225 (on the 0-255
+scale, lmbda 0.013, 64 px crops), and the Keras version needed ~4000 steps
+to get there.
 """
 
 import tensorflow as tf
@@ -47,9 +50,9 @@ class AnalysisTransform(tf.keras.Sequential):
         self.add(tf.keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range"))
         for i, (kernel, stride) in enumerate(STAGES):
             last = i == len(STAGES) - 1
-            self.add(tf.keras.layers.Conv2D(
-                num_filters, kernel, strides=stride, padding="same",
-                use_bias=not last, name=f"conv_{i}",
+            self.add(tfc.SignalConv2D(
+                num_filters, (kernel, kernel), corr=True, strides_down=stride,
+                padding="same_zeros", use_bias=not last, name=f"conv_{i}",
                 activation=None if last else _gdn(f"gdn_{i}")))
 
 
@@ -65,8 +68,9 @@ class SynthesisTransform(tf.keras.Sequential):
         self.num_filters = num_filters
         for i, (kernel, stride) in enumerate(reversed(STAGES)):
             last = i == len(STAGES) - 1
-            self.add(tf.keras.layers.Conv2DTranspose(
-                3 if last else num_filters, kernel, strides=stride,
-                padding="same", use_bias=True, name=f"deconv_{i}",
+            self.add(tfc.SignalConv2D(
+                3 if last else num_filters, (kernel, kernel), corr=False,
+                strides_up=stride, padding="same_zeros", use_bias=True,
+                name=f"deconv_{i}",
                 activation=None if last else _gdn(f"igdn_{i}", inverse=True)))
         self.add(tf.keras.layers.Rescaling(255.0, name="from_unit_range"))

@@ -32,16 +32,17 @@ def test_transforms_have_the_papers_stages():
     import tensorflow_compression as tfc
 
     transform = layers.AnalysisTransform(8)
-    convs = [l for l in transform.layers if isinstance(l, tf.keras.layers.Conv2D)]
-    assert [c.strides for c in convs] == [(4, 4), (2, 2), (2, 2)]
-    assert [c.kernel_size for c in convs] == [(9, 9), (5, 5), (5, 5)]
+    convs = [l for l in transform.layers if isinstance(l, tfc.SignalConv2D)]
+    assert [c.strides_down for c in convs] == [(4, 4), (2, 2), (2, 2)]
+    assert [c.kernel_support for c in convs] == [(9, 9), (5, 5), (5, 5)]
+    assert all(c.corr for c in convs)
     gdns = [c.activation for c in convs[:2]]
     assert all(isinstance(g, tfc.GDN) and not g.inverse for g in gdns)
+    assert convs[2].activation is None
     synthesis = layers.SynthesisTransform(8)
-    convs = [l for l in synthesis.layers
-             if isinstance(l, tf.keras.layers.Conv2DTranspose)]
-    assert [c.strides for c in convs] == [(2, 2), (2, 2), (4, 4)]
-    assert [c.kernel_size for c in convs] == [(5, 5), (5, 5), (9, 9)]
+    convs = [l for l in synthesis.layers if isinstance(l, tfc.SignalConv2D)]
+    assert [c.strides_up for c in convs] == [(2, 2), (2, 2), (4, 4)]
+    assert [c.kernel_support for c in convs] == [(5, 5), (5, 5), (9, 9)]
     assert all(isinstance(c.activation, tfc.GDN) and c.activation.inverse
                for c in convs[:2])
     assert convs[2].filters == 3

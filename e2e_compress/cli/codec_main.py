@@ -107,3 +107,30 @@ def info_main(argv):
     print(json.dumps(export.read_model_info(zoo.resolve(target)), indent=2,
                      sort_keys=True))
     return 0
+
+
+def models_main(argv):
+    """Lists the shipped models with their training and Kodak measurements."""
+    from e2e_compress import zoo
+
+    if len(argv) > 1:
+        raise ValueError(f"models takes no arguments, got {argv[1:]}")
+    shipped = zoo.list_models()
+    if not shipped:
+        print(f"no models in {zoo.models_dir()}")
+        return 1
+    print(f"{'name':<18s} {'lmbda':>7s} {'filters':>7s} {'steps':>7s}"
+          f" {'MB':>5s}  Kodak: bpp / PSNR / MS-SSIM")
+    for name, info in shipped.items():
+        record_path = os.path.join(info["path"], "record.json")
+        kodak = {}
+        if os.path.exists(record_path):
+            with open(record_path) as f:
+                kodak = json.load(f).get("kodak", {})
+        measured = (f"{kodak['bpp']:.3f} / {kodak['psnr-rgb']:.2f} dB /"
+                    f" {kodak['ms-ssim-rgb']:.4f}" if kodak else "not measured")
+        size = sum(os.path.getsize(os.path.join(d, f))
+                   for d, _, fs in os.walk(info["path"]) for f in fs) / 1e6
+        print(f"{name:<18s} {info['lmbda']:7.4f} {info['num_filters']:7d}"
+              f" {info['steps']:7d} {size:5.1f}  {measured}")
+    return 0

@@ -1,0 +1,53 @@
+"""Bjontegaard delta rate (BD-rate) between two rate-distortion curves.
+
+Method: for each curve, log(rate) is interpolated as a function of quality by
+a piecewise cubic Hermite interpolant (PCHIP, monotone, as in the JVET/AOM
+common test conditions rather than the 2001 cubic polynomial fit); the two
+are integrated over the overlapping quality interval; the mean difference d
+gives BD-rate = (exp(d) - 1) * 100 %. Negative means the test curve needs
+fewer bits than the reference for the same quality.
+"""
+
+import numpy as np
+from scipy import interpolate, integrate
+
+
+def _log_rate_of_quality(rates, qualities):
+    rates = np.asarray(rates, np.float64)
+    qualities = np.asarray(qualities, np.float64)
+    if rates.shape != qualities.shape or rates.ndim != 1:
+        raise ValueError(f"rates and qualities must be 1-D of one length, got"
+                         f" {rates.shape} and {qualities.shape}")
+    keep = np.isfinite(rates) & np.isfinite(qualities) & (rates > 0)
+    rates, qualities = rates[keep], qualities[keep]
+    order = np.argsort(qualities)
+    qualities, log_rates = qualities[order], np.log(rates[order])
+    # Equal qualities would make the interpolant undefined: keep the cheapest.
+    unique, first = np.unique(qualities, return_index=True)
+    log_rates = np.array([log_rates[qualities == q].min() for q in unique])
+    if len(unique) < 2:
+        raise ValueError(f"a curve needs at least 2 distinct points, got {len(unique)}")
+    return unique, interpolate.PchipInterpolator(unique, log_rates)
+
+
+def bd_rate(ref_rates, ref_qualities, test_rates, test_qualities) -> float:
+    """BD-rate of `test` against `ref`, in percent.
+
+    Args:
+      ref_rates, test_rates: bits per pixel (> 0) of each point.
+      ref_qualities, test_qualities: quality of each point in a scale that is
+        higher-is-better and roughly linear in log-rate (PSNR in dB, MS-SSIM
+        in dB).
+
+    Returns:
+      The average rate difference in percent over the overlapping quality
+      range; NaN if the ranges do not overlap.
+    """
+    q_ref, f_ref = _log_rate_of_quality(ref_rates, ref_qualities)
+    q_test, f_test = _log_rate_of_quality(test_rates, test_qualities)
+    lo, hi = max(q_ref[0], q_test[0]), min(q_ref[-1], q_test[-1])
+    if not hi > lo:
+        return float("nan")
+    ref_area = integrate.quad(f_ref, lo, hi, limit=200)[0]
+    test_area = integrate.quad(f_test, lo, hi, limit=200)[0]
+    return float((np.exp((test_area - ref_area) / (hi - lo)) - 1.0) * 100.0)

@@ -1,0 +1,45 @@
+"""`e2e-compress evaluate`: rate-distortion of codecs over a set of images.
+
+  e2e-compress evaluate --images=../shared/data/kodak \
+      --codecs='bls2017-mse-*,jpeg,jpeg2000,webp,avif' --output_dir=results/kodak
+"""
+
+import os
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("images", None, "Folder of images, or a glob.")
+flags.DEFINE_list("codecs", ["bls2017-mse-*", "jpeg", "jpeg2000"],
+                  "Shipped model names or globs (a glob makes one curve), "
+                  "SavedModel paths, and baselines: jpeg, jpeg2000, webp, avif.")
+flags.DEFINE_string("output_dir", "results", "One <codec>.json per codec here.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def main(argv):
+    from e2e_compress import evaluate
+
+    if len(argv) > 1:
+        raise ValueError(f"evaluate takes no positional arguments, got {argv[1:]}")
+    if not FLAGS.images:
+        raise ValueError("--images is required (a folder or a glob)")
+    paths = evaluate.list_image_files(os.path.expanduser(FLAGS.images))
+    codecs = [evaluate.make_codec(spec) for spec in FLAGS.codecs]
+    failed = 0
+    for codec in codecs:
+        result = evaluate.evaluate_codec(codec, paths, progress=FLAGS.progress)
+        path = evaluate.write_result(result, FLAGS.output_dir)
+        r = result["results"]
+        for i, setting in enumerate(result["settings"]):
+            print(f"{codec.name:<14s} {str(setting):<18s} {r['bpp'][i]:7.4f} bpp"
+                  f"  PSNR {r['psnr-rgb'][i]:6.2f} dB"
+                  f"  MS-SSIM {r['ms-ssim-rgb'][i]:.4f}"
+                  f"  enc {r['encoding_time'][i]:.3f} s  dec"
+                  f" {r['decoding_time'][i]:.3f} s")
+        for f in result["failures"]:
+            print(f"FAILED {f['image']}: {f['error']}")
+        failed += len(result["failures"])
+        print(f"wrote {path}")
+    return 1 if failed else 0

@@ -1,0 +1,124 @@
+"""Metrics, BD-rate and the evaluation loop, against references worked out
+independently."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from e2e_compress import baselines, bdrate, evaluate, metrics, reference
+from tests.conftest import smooth_image, write_images
+
+
+def test_psnr_worked_by_hand():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 16  # MSE = 256 / 48
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255 ** 2 * 48 / 256))
+    assert metrics.psnr(a, a) == math.inf
+    # Y' of BT.601: a pure red error of 10 is a luma error of 2.99.
+    c = a.copy()
+    c[..., 0] = 10
+    assert metrics.psnr_y(a, c) == pytest.approx(10 * math.log10(255 ** 2 / 2.99 ** 2))
+
+
+def test_ms_ssim_agrees_with_tf_and_refuses_small_images():
+    a = smooth_image(176, 192, seed=1)
+    b = np.clip(a.astype(int) + np.random.default_rng(0).integers(-20, 21, a.shape),
+                0, 255).astype(np.uint8)
+    expected = float(tf.image.ssim_multiscale(a, b, 255))
+    assert metrics.ms_ssim(a, b) == pytest.approx(expected, rel=1e-6)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0)
+    assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="161"):
+        metrics.ms_ssim(a[:100], b[:100])
+
+
+def test_bd_rate_of_a_curve_scaled_by_a_constant_factor():
+    # The same PSNR at 0.9x the rate everywhere is a BD-rate of exactly -10 %.
+    rates = np.array([0.1, 0.25, 0.5, 1.0, 2.0])
+    psnr = np.array([26.0, 29.0, 32.0, 35.0, 38.5])
+    assert bdrate.bd_rate(rates, psnr, 0.9 * rates, psnr) == pytest.approx(-10.0)
+    assert bdrate.bd_rate(rates, psnr, 1.25 * rates, psnr) == pytest.approx(25.0)
+    # Only the overlapping quality range counts. With PSNR linear in log-rate
+    # (which PCHIP reproduces exactly) a partial curve gives the same result.
+    linear = 30 + 4 * np.log(rates)
+    assert bdrate.bd_rate(rates, linear, 0.9 * rates[1:4], linear[1:4]) == \
+        pytest.approx(-10.0)
+    assert math.isnan(bdrate.bd_rate(rates, psnr, rates, psnr + 20))
+
+
+def test_bd_rate_of_a_linear_log_rate_shift_worked_by_hand():
+    # ref: log R = (q - 30) / 5; test: log R = (q - 30) / 5 + (q - 30) / 50.
+    # Over q in [25, 35] the mean extra log-rate is 0, so BD-rate is 0;
+    # over [30, 35] it is mean((q-30)/50) = 0.05 -> exp(0.05) - 1.
+    q = np.linspace(25, 35, 11)
+    ref = np.exp((q - 30) / 5)
+    test = np.exp((q - 30) / 5 + (q - 30) / 50)
+    assert bdrate.bd_rate(ref, q, test, q) == pytest.approx(0.0, abs=1e-9)
+    upper = q >= 30
+    assert bdrate.bd_rate(ref[upper], q[upper], test[upper], q[upper]) == \
+        pytest.approx((math.exp(0.05) - 1) * 100, rel=1e-6)
+
+
+def test_reference_curve_is_complete():
+    r = reference.BLS2017_KODAK["results"]
+    assert len({len(v) for v in r.values()}) == 1 and len(r["bpp"]) == 8
+
+
+def _photo_crop(size=128):
+    from e2e_compress import image_io
+    from tests.conftest import SAMPLE
+
+    return image_io.read_image(SAMPLE)[200:200 + size, 300:300 + size]
+
+
+@pytest.mark.parametrize("name", sorted(baselines.BASELINES))
+def test_every_baseline_round_trips_at_one_setting(name):
+    b = baselines.BASELINES[name]
+    image = _photo_crop()
+    data = b.encode(image, b.settings[len(b.settings) // 2])
+    decoded = b.decode(data)
+    assert decoded.shape == image.shape
+    assert metrics.psnr(image, decoded) > 20
+
+
+def test_jpeg2000_uses_the_colour_transform():
+    # With mct=1 the same bytes buy clearly more quality than without.
+    from PIL import Image
+    import io
+
+    image = _photo_crop()  # a photo: its colour channels are correlated
+    with_mct = baselines.encode_jpeg2000(image, 0.5)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG2000", quality_mode="rates",
+                                quality_layers=[48], irreversible=True, mct=0,
+                                no_jp2=True)
+    without = buf.getvalue()
+    assert len(with_mct) <= len(without) * 1.05
+    assert metrics.psnr(image, baselines.decode(with_mct)) > metrics.psnr(
+        image, baselines.decode(without))
+
+
+def test_evaluate_reports_one_mean_per_setting_and_skips_bad_images(
+        tmp_path, tiny_model_dir):
+    paths = write_images(str(tmp_path / "img"), count=2, height=40, width=48)
+    bad = tmp_path / "img" / "zz_bad.png"
+    bad.write_text("not an image")
+    files = evaluate.list_image_files(str(tmp_path / "img"))
+    for spec in ("jpeg", tiny_model_dir):
+        result = evaluate.evaluate_codec(evaluate.make_codec(spec), files,
+                                         progress=False)
+        n = len(result["settings"])
+        assert all(len(v) == n for v in result["results"].values())
+        assert result["images"] == ["img0.png", "img1.png"]
+        assert [f["image"] for f in result["failures"]] == [str(bad)]
+        # The mean is over the images that worked.
+        per = result["per_image"]
+        assert result["results"]["bpp"][0] == pytest.approx(
+            np.mean([per[i]["bpp"][0] for i in result["images"]]))
+        path = evaluate.write_result(result, str(tmp_path / "out"))
+        assert json.load(open(path))["name"] == result["name"]
+    assert len(paths) == 2
