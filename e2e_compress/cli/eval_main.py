@@ -4,6 +4,7 @@
       --codecs='bls2017-mse-*,jpeg,jpeg2000,webp,avif' --output_dir=results/kodak
 """
 
+import json
 import os
 
 from absl import flags
@@ -16,6 +17,9 @@ flags.DEFINE_list("codecs", ["bls2017-mse-*", "jpeg", "jpeg2000"],
                   "SavedModel paths, and baselines: jpeg, jpeg2000, webp, avif.")
 flags.DEFINE_string("output_dir", "results", "One <codec>.json per codec here.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("same_size_jpeg", False,
+                  "Also compare each model image by image with the smallest JPEG"
+                  " at least as large (writes <model>_vs_jpeg.json).")
 
 
 def main(argv):
@@ -42,4 +46,15 @@ def main(argv):
             print(f"FAILED {f['image']}: {f['error']}")
         failed += len(result["failures"])
         print(f"wrote {path}")
+        if FLAGS.same_size_jpeg and isinstance(codec, evaluate.LearnedCodec):
+            for model_path in codec.settings:
+                cmp = evaluate.compare_with_jpeg_at_same_size(
+                    model_path, paths, progress=FLAGS.progress)
+                out = os.path.join(FLAGS.output_dir, f"{cmp['model']}_vs_jpeg.json")
+                with open(out, "w") as f:
+                    json.dump(cmp, f, indent=1)
+                ours, jpeg = cmp["mean"]["ours"], cmp["mean"]["jpeg"]
+                print(f"{cmp['model']}: {ours['bpp']:.4f} bpp {ours['psnr-rgb']:.2f}"
+                      f" dB; JPEG at >= same size: {jpeg['bpp']:.4f} bpp"
+                      f" {jpeg['psnr-rgb']:.2f} dB; wrote {out}")
     return 1 if failed else 0

@@ -1,0 +1,134 @@
+"""Figures and tables from evaluation results (matplotlib, PNG).
+
+Every function takes result records of the shape `evaluate.evaluate_codec`
+returns (CompressAI's), so published results files overlay ours.
+"""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from e2e_compress import bdrate, metrics  # noqa: E402
+
+PANELS = (("psnr-rgb", "PSNR RGB (dB)"), ("psnr-y", "PSNR Y' (dB)"),
+          ("ms-ssim-rgb-db", "MS-SSIM RGB (dB)"))
+
+
+def load_results(paths: list[str]) -> list[dict]:
+    out = []
+    for path in paths:
+        with open(path) as f:
+            out.append(json.load(f))
+    return out
+
+
+def quality(result: dict, key: str) -> np.ndarray:
+    """A quality series; MS-SSIM dB is derived if only MS-SSIM is given."""
+    r = result["results"]
+    if key in r:
+        return np.asarray(r[key], np.float64)
+    if key.endswith("-db") and key[:-3] in r:
+        return np.array([metrics.ms_ssim_db(v) for v in r[key[:-3]]])
+    return np.full(len(r["bpp"]), np.nan)
+
+
+def rd_figure(results: list[dict], path: str, title: str = "Kodak",
+              max_bpp: float = 2.0) -> None:
+    """Writes a 3-panel RD figure (bpp against PSNR RGB, PSNR Y', MS-SSIM dB)."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    for ax, (key, label) in zip(axes, PANELS):
+        for result in results:
+            bpp = np.asarray(result["results"]["bpp"])
+            q = quality(result, key)
+            order = np.argsort(bpp)
+            keep = bpp[order] <= max_bpp * 1.1
+            style = "--" if "paper" in result["name"] else "-"
+            ax.plot(bpp[order][keep], q[order][keep], style, marker="o",
+                    markersize=3.5, label=result["name"])
+        ax.set_xlabel("bits per pixel (whole file)")
+        ax.set_ylabel(label)
+        ax.set_xlim(0, max_bpp)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Rate-distortion on {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bd_rate_table(results: list[dict], anchors: list[dict],
+                  keys=("psnr-rgb", "ms-ssim-rgb-db")) -> list[dict]:
+    """BD-rate (%) of every result against every anchor, per quality key."""
+    rows = []
+    for result in results:
+        for anchor in anchors:
+            if anchor is result:
+                continue
+            row = {"codec": result["name"], "anchor": anchor["name"]}
+            for key in keys:
+                try:
+                    row[key] = bdrate.bd_rate(anchor["results"]["bpp"],
+                                              quality(anchor, key),
+                                              result["results"]["bpp"],
+                                              quality(result, key))
+                except ValueError:  # a single-point curve has no BD-rate
+                    row[key] = float("nan")
+            rows.append(row)
+    return rows
+
+
+def markdown_bd_table(rows: list[dict]) -> str:
+    lines = ["| codec | anchor | BD-rate PSNR-RGB | BD-rate MS-SSIM dB |",
+             "| --- | --- | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['codec']} | {r['anchor']} | {r['psnr-rgb']:+.1f} % |"
+                     f" {r['ms-ssim-rgb-db']:+.1f} % |")
+    return "\n".join(lines)
+
+
+def visual_comparison(image, panels: list[list[tuple]], box, path: str) -> None:
+    """A grid of crops: one row per rate, one column per codec.
+
+    Args:
+      image: uint8 `[H, W, 3]`, the original.
+      panels: rows of `(title, decoded uint8 [H, W, 3], bpp)`.
+      box: `(top, left, height, width)` of the crop.
+    """
+    top, left, h, w = box
+    rows, cols = len(panels), len(panels[0]) + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows))
+    axes = np.atleast_2d(axes)
+    for r, row in enumerate(panels):
+        axes[r, 0].imshow(image[top:top + h, left:left + w])
+        axes[r, 0].set_title("original", fontsize=9)
+        for c, (title, decoded, bpp) in enumerate(row, start=1):
+            axes[r, c].imshow(decoded[top:top + h, left:left + w])
+            axes[r, c].set_title(f"{title}\n{bpp:.3f} bpp, "
+                                 f"{metrics.psnr(image, decoded):.2f} dB",
+                                 fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_rd_outputs(result_paths: list[str], output_dir: str, reference=None):
+    """RD figure and BD-rate table (markdown and JSON) into output_dir."""
+    results = load_results(result_paths)
+    if reference is not None:
+        results.append(reference)
+    os.makedirs(output_dir, exist_ok=True)
+    rd_figure(results, os.path.join(output_dir, "rd.png"))
+    rows = bd_rate_table(results, results)
+    with open(os.path.join(output_dir, "bd_rates.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    with open(os.path.join(output_dir, "bd_rates.md"), "w") as f:
+        f.write(markdown_bd_table(rows) + "\n")
+    return rows
