@@ -1,6 +1,6 @@
 """`e2e-compress COMMAND [flags] [args]`: the single entry point.
 
-Commands: train, compress, decompress, info, models, evaluate. Any error a user can cause ends
+Commands: train, compress, decompress, info, models, evaluate, report. Any error a user can cause ends
 in one line on stderr and exit status 1 (2 for usage errors); `--debug`
 shows the traceback instead.
 """
@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags, logging  # noqa: E402
 
-from e2e_compress.cli import codec_main, eval_main, train_main  # noqa: E402
+from e2e_compress.cli import (  # noqa: E402
+    codec_main, eval_main, report_main, train_main)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("debug", False, "Show tracebacks of errors.")
@@ -25,6 +26,7 @@ COMMANDS = {
     "info": codec_main.info_main,
     "models": codec_main.models_main,
     "evaluate": eval_main.main,
+    "report": report_main.main,
 }
 
 USAGE = ("usage: e2e-compress {" + ",".join(COMMANDS) + "} [flags] [args];"

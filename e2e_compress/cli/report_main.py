@@ -1,0 +1,63 @@
+"""`e2e-compress report`: RD figure, BD-rate tables and a visual comparison.
+
+  e2e-compress report --results_dir=results/kodak \
+      --compare_image=../shared/data/kodak/kodim23.png
+"""
+
+import glob
+import os
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("results_dir", "results/kodak",
+                    "Folder of <codec>.json results; figures are written here.")
+flags.DEFINE_string("compare_image", None,
+                    "Image for the visual comparison (JPEG / ours / JPEG 2000 at"
+                    " matched bpp), one row per shipped model given in --compare_models.")
+flags.DEFINE_list("compare_models", [], "Shipped models for the visual comparison.")
+flags.DEFINE_list("crop", ["120", "260", "200", "200"],
+                  "Crop of the visual comparison: top, left, height, width.")
+
+
+def main(argv):
+    from e2e_compress import plot, reference
+
+    if len(argv) > 1:
+        raise ValueError(f"report takes no positional arguments, got {argv[1:]}")
+    paths = sorted(p for p in glob.glob(os.path.join(FLAGS.results_dir, "*.json"))
+                   if not p.endswith(("_vs_jpeg.json", "bd_rates.json")))
+    if not paths:
+        raise FileNotFoundError(f"no results in {FLAGS.results_dir}")
+    rows = plot.write_rd_outputs(paths, FLAGS.results_dir,
+                                 reference=reference.BLS2017_KODAK)
+    print(plot.markdown_bd_table(rows))
+    if FLAGS.compare_image and FLAGS.compare_models:
+        _visual_comparison()
+    return 0
+
+
+def _visual_comparison():
+    from e2e_compress import baselines, codec, image_io, metrics, plot
+
+    image = image_io.read_image(FLAGS.compare_image)
+    h, w = image.shape[:2]
+    rows = []
+    for name in FLAGS.compare_models:
+        model = codec.load_model(name)
+        data = codec.compress(model, image)
+        bpp = metrics.bpp_from_num_bytes(len(data), h, w)
+        quality, jpeg = baselines.jpeg_at_least(image, len(data))
+        j2k = baselines.encode_jpeg2000(image, bpp)
+        rows.append([
+            (f"JPEG q={quality}", baselines.decode(jpeg),
+             metrics.bpp_from_num_bytes(len(jpeg), h, w)),
+            (f"ours ({name})", codec.decompress(data, model), bpp),
+            ("JPEG 2000", baselines.decode(j2k),
+             metrics.bpp_from_num_bytes(len(j2k), h, w)),
+        ])
+    box = tuple(int(v) for v in FLAGS.crop)
+    out = os.path.join(FLAGS.results_dir, "visual_comparison.png")
+    plot.visual_comparison(image, rows, box, out)
+    print(f"wrote {out}")
