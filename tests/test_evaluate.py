@@ -122,3 +122,20 @@ def test_evaluate_reports_one_mean_per_setting_and_skips_bad_images(
         path = evaluate.write_result(result, str(tmp_path / "out"))
         assert json.load(open(path))["name"] == result["name"]
     assert len(paths) == 2
+
+
+def test_report_writes_figure_and_bd_table_against_the_paper(tmp_path):
+    from e2e_compress import plot
+
+    paper = reference.BLS2017_KODAK
+    faster = {"name": "test", "description": "",
+              "results": {k: list(v) for k, v in paper["results"].items()}}
+    faster["results"]["bpp"] = [0.8 * b for b in paper["results"]["bpp"]]
+    path = tmp_path / "test.json"
+    path.write_text(json.dumps(faster))
+    rows = plot.write_rd_outputs([str(path)], str(tmp_path), reference=paper)
+    row = next(r for r in rows if r["codec"] == "test")
+    assert row["psnr-rgb"] == pytest.approx(-20.0)
+    assert row["ms-ssim-rgb-db"] == pytest.approx(-20.0)
+    assert (tmp_path / "rd.png").stat().st_size > 10_000
+    assert "| test | BLS2017 (paper) | -20.0 % |" in (tmp_path / "bd_rates.md").read_text()
