@@ -36,6 +36,8 @@ class BLS2017Model(tf.keras.Model):
         # Create the variables with one small eager call; Keras' symbolic
         # `build` cannot lift tfc's kernel initial values out of its graph.
         self(tf.zeros((1, 16, 16, 3)), training=False)
+        # Optional separate optimizer for the prior's parameters (see train.py).
+        self.prior_optimizer = None
         self._metric_names = ("loss", "bpp", "mse", "psnr", "ms_ssim")
         self._trackers = {n: tf.keras.metrics.Mean(name=n)
                           for n in self._metric_names}
@@ -84,9 +86,18 @@ class BLS2017Model(tf.keras.Model):
     def train_step(self, x):
         with tf.GradientTape() as tape:
             loss, bpp, mse, ms_ssim = self(x, training=True)
-        variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        if self.prior_optimizer is None:
+            variables = self.trainable_variables
+            gradients = tape.gradient(loss, variables)
+            self.optimizer.apply_gradients(zip(gradients, variables))
+        else:
+            prior_vars = self.prior.trainable_variables
+            prior_ids = {id(v) for v in prior_vars}
+            transform_vars = [v for v in self.trainable_variables
+                              if id(v) not in prior_ids]
+            g_transform, g_prior = tape.gradient(loss, (transform_vars, prior_vars))
+            self.optimizer.apply_gradients(zip(g_transform, transform_vars))
+            self.prior_optimizer.apply_gradients(zip(g_prior, prior_vars))
         return self._update_metrics(loss, bpp, mse, ms_ssim)
 
     def test_step(self, x):

@@ -28,15 +28,15 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def learning_rate_schedule(config: TrainConfig):
-    """Constant `learning_rate`, divided by `lr_decay_factor` after
+def learning_rate_schedule(config: TrainConfig, factor: float = 1.0):
+    """Constant `factor * learning_rate`, divided by `lr_decay_factor` after
     `lr_decay_at * steps` steps (a step function of the optimizer's step)."""
+    rate = factor * config.learning_rate
     boundary = int(config.lr_decay_at * config.steps)
     if boundary >= config.steps:
-        return config.learning_rate
+        return rate
     return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-        [boundary], [config.learning_rate,
-                     config.learning_rate / config.lr_decay_factor])
+        [boundary], [rate, rate / config.lr_decay_factor])
 
 
 class _CheckpointAndRecord(tf.keras.callbacks.Callback):
@@ -87,6 +87,24 @@ def read_record(train_dir: str) -> dict:
         return json.load(f)
 
 
+def _parent_summary(path: str) -> dict:
+    """What a warm-start parent was: its path, steps and compute."""
+    summary = {"path": path}
+    if os.path.isdir(os.path.join(path, "variables")):
+        info = export.read_model_info(path)
+        keys = ("model_id", "lmbda", "steps", "cpu_hours", "wall_hours", "init_from")
+        summary.update({k: info.get(k) for k in keys})
+    else:
+        parent = read_record(path)
+        summary.update(
+            steps=parent.get("steps"), lmbda=parent.get("config", {}).get(
+                "model", {}).get("lmbda"),
+            cpu_hours=round(parent.get("cpu_seconds", 0.0) / 3600, 3),
+            wall_hours=round(parent.get("wall_seconds", 0.0) / 3600, 3),
+            init_from=parent.get("init_from"))
+    return summary
+
+
 def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
           export_to: str | None = None, overwrite_export: bool = False,
           data_note: str | None = None, verbose: int = 2) -> BLS2017Model:
@@ -126,6 +144,11 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     model = BLS2017Model(model_config)
     model.compile(optimizer=tf.keras.optimizers.Adam(
         learning_rate=learning_rate_schedule(train_config)))
+    if train_config.prior_lr_factor != 1.0:
+        model.prior_optimizer = tf.keras.optimizers.Adam(
+            learning_rate=learning_rate_schedule(
+                train_config, train_config.prior_lr_factor))
+        model.prior_optimizer.build(model.prior.trainable_variables)
     # Create the optimizer's slots now so a checkpoint restores them eagerly.
     model.optimizer.build(model.trainable_variables)
 
@@ -133,12 +156,18 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(
+                manager.latest_checkpoint).assert_existing_objects_matched()
+        except AssertionError as e:
+            raise ValueError(
+                f"{manager.latest_checkpoint} does not match this run's settings"
+                f" (was --prior_lr_factor changed?): {str(e)[:200]}") from None
         logging.info("resumed from %s", manager.latest_checkpoint)
     elif train_config.init_from:
         export.restore_weights(model, train_config.init_from)
         logging.info("warm-started from %s", train_config.init_from)
-        record["init_from"] = train_config.init_from
+        record["init_from"] = _parent_summary(train_config.init_from)
 
     step = int(model.optimizer.iterations.numpy())
     epoch_steps = train_config.checkpoint_every
@@ -181,6 +210,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
             patch_size=train_config.patch_size,
             batch_size=train_config.batch_size,
             learning_rate=train_config.learning_rate,
+            prior_lr_factor=train_config.prior_lr_factor,
             lr_decay_at=train_config.lr_decay_at,
             lr_decay_factor=train_config.lr_decay_factor,
             init_from=record.get("init_from"),

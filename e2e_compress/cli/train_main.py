@@ -28,6 +28,8 @@ flags.DEFINE_float("learning_rate", 1e-4, "Initial Adam learning rate.")
 flags.DEFINE_float("lr_decay_at", 0.9,
                    "Fraction of --steps after which the learning rate drops.")
 flags.DEFINE_float("lr_decay_factor", 10.0, "Divisor of the learning rate drop.")
+flags.DEFINE_float("prior_lr_factor", 10.0,
+                   "The prior's learning rate is this times --learning_rate.")
 flags.DEFINE_integer("checkpoint_every", 500,
                      "Steps between checkpoints (= Keras epoch length).")
 flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
@@ -62,6 +64,7 @@ def main(argv):
         learning_rate=FLAGS.learning_rate, lr_decay_at=FLAGS.lr_decay_at,
         lr_decay_factor=FLAGS.lr_decay_factor,
         checkpoint_every=FLAGS.checkpoint_every,
+        prior_lr_factor=FLAGS.prior_lr_factor,
         validate_every=FLAGS.validate_every,
         init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
         seed=FLAGS.seed)
