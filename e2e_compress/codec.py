@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from e2e_compress import container, export, zoo
+from e2e_compress import container, export, image_io, zoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +84,10 @@ def decompress(data: bytes, model: str | LoadedModel | None = None) -> np.ndarra
     import tensorflow as tf
 
     packed = container.unpack(data)
+    if packed.height * packed.width > image_io.MAX_PIXELS:
+        raise container.FormatError(
+            f"image of {packed.height}x{packed.width} exceeds the decoder's limit"
+            f" of {image_io.MAX_PIXELS} pixels")
     if isinstance(model, LoadedModel):
         if model.model_id != packed.model_id:
             raise zoo.ModelNotFoundError(

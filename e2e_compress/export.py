@@ -44,6 +44,12 @@ class CompressionModule(tf.Module):
         tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
     def compress(self, image):
         """uint8 `[H, W, 3]` -> (string `[1]`, int32 `[2]`, int32 `[2]`)."""
+        y, image_shape, latent_shape = self._analyse(image)
+        strings = self.entropy_model.compress(y)
+        return strings, image_shape, latent_shape
+
+    def _analyse(self, image):
+        """uint8 `[H, W, 3]` -> latents `[1, h, w, C]`, (H, W), (h, w)."""
         image_shape = tf.shape(image)[:2]
         stride = layers.TOTAL_STRIDE
         latent_shape = (image_shape + stride - 1) // stride
@@ -53,10 +59,8 @@ class CompressionModule(tf.Module):
         rows = tf.minimum(tf.range(padded[0]), image_shape[0] - 1)
         cols = tf.minimum(tf.range(padded[1]), image_shape[1] - 1)
         x = tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
-        x = tf.cast(x, tf.float32)[None]
-        y = self.analysis_transform(x)
-        strings = self.entropy_model.compress(y)
-        return strings, image_shape, latent_shape
+        y = self.analysis_transform(tf.cast(x, tf.float32)[None])
+        return y, image_shape, latent_shape
 
     @tf.function(input_signature=[
         tf.TensorSpec(shape=(1,), dtype=tf.string),
@@ -76,13 +80,7 @@ class CompressionModule(tf.Module):
         Returns a float32 scalar: the information content of the rounded
         latents under the prior, in bits.
         """
-        image_shape = tf.shape(image)[:2]
-        stride = layers.TOTAL_STRIDE
-        padded = (image_shape + stride - 1) // stride * stride
-        rows = tf.minimum(tf.range(padded[0]), image_shape[0] - 1)
-        cols = tf.minimum(tf.range(padded[1]), image_shape[1] - 1)
-        x = tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
-        y = self.analysis_transform(tf.cast(x, tf.float32)[None])
+        y, _, _ = self._analyse(image)
         _, bits = self.entropy_model(y, training=False)
         return tf.reduce_sum(bits)
 
