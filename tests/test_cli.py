@@ -65,3 +65,23 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
         line = _one_line_error(run_cli(*args))
         assert message in line, (args, line)
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_batch_mode_continues_past_a_bad_file_and_exits_nonzero(tiny_model_dir,
+                                                                  tmp_path):
+    for i in range(2):
+        Image.fromarray(smooth_image(24, 40, seed=i)).save(tmp_path / f"ok{i}.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    out = tmp_path / "out"
+    result = run_cli("compress", f"--model={tiny_model_dir}", "--noprogress",
+                     f"--output_dir={out}", str(tmp_path / "*.png"))
+    assert result.returncode == 1
+    assert "2 of 3 files done" in result.stdout
+    assert "FAILED" in result.stdout and "bad.png" in result.stdout
+    assert sorted(os.listdir(out)) == ["ok0.e2ec", "ok1.e2ec"]
+    back = tmp_path / "back"
+    result = run_cli("decompress", f"--model={tiny_model_dir}", "--noprogress",
+                     f"--output_dir={back}", str(out / "ok0.e2ec"),
+                     str(out / "ok1.e2ec"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(os.listdir(back)) == ["ok0.png", "ok1.png"]

@@ -1,10 +1,13 @@
 """`e2e-compress compress | decompress | info`.
 
   e2e-compress compress [--model=NAME_OR_PATH] IN.png OUT.e2ec [--verify]
+  e2e-compress compress IN... --output_dir=DIR     (batch; globs allowed)
   e2e-compress decompress IN.e2ec OUT.png [--model=NAME_OR_PATH]
+  e2e-compress decompress IN... --output_dir=DIR
   e2e-compress info MODEL_OR_FILE
 """
 
+import glob
 import json
 import os
 
@@ -21,17 +24,66 @@ flags.DEFINE_bool("verify", False,
 flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
 flags.DEFINE_bool("drop_alpha", False,
                   "Discard an input's alpha channel instead of refusing it.")
+flags.DEFINE_string("output_dir", None,
+                    "compress/decompress: batch mode, code every input (paths"
+                    " or globs) into this folder, continuing past failures."
+                    " evaluate: where results go (default ./results).")
+flags.DEFINE_bool("progress", True, "Show a progress bar in batch mode.")
 
 
-def _two_paths(argv, what):
-    if len(argv) != 3:
-        raise ValueError(f"{what} takes two paths, IN and OUT; got {argv[1:]}")
-    src, dst = argv[1], argv[2]
+def _jobs(argv, what, suffix):
+    """(src, dst) pairs: `IN OUT`, or `IN... --output_dir=DIR` (globs allowed)."""
+    args = argv[1:]
+    if FLAGS.output_dir:
+        sources = []
+        for arg in args:
+            matches = sorted(glob.glob(arg)) if glob.has_magic(arg) else [arg]
+            if not matches:
+                raise FileNotFoundError(f"no files match {arg!r}")
+            sources.extend(matches)
+        if not sources:
+            raise ValueError(f"{what} --output_dir needs at least one input")
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        jobs = [(src, os.path.join(FLAGS.output_dir, os.path.splitext(
+            os.path.basename(src))[0] + suffix)) for src in sources]
+        outputs = [dst for _, dst in jobs]
+        if len(set(outputs)) != len(outputs):
+            raise ValueError("two inputs have the same name; their outputs would"
+                             f" collide in {FLAGS.output_dir}")
+        return jobs
+    if len(args) != 2:
+        raise ValueError(f"{what} takes IN OUT, or IN... --output_dir=DIR;"
+                         f" got {args}")
+    return [(args[0], args[1])]
+
+
+def _check_output(src, dst):
     if os.path.abspath(src) == os.path.abspath(dst):
         raise ValueError(f"the output {dst} would overwrite the input")
     if os.path.exists(dst) and not FLAGS.overwrite:
         raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
-    return src, dst
+
+
+def _run(jobs, one):
+    """Runs `one(src, dst)` per job. A single job raises its error; a batch
+    goes on past failures, lists them, and returns 1 if any."""
+    if len(jobs) == 1:
+        _check_output(*jobs[0])
+        one(*jobs[0])
+        return 0
+    from tqdm import tqdm
+
+    failures = []
+    for src, dst in tqdm(jobs, unit="file", disable=not FLAGS.progress):
+        try:
+            _check_output(src, dst)
+            one(src, dst)
+        except Exception as e:  # noqa: BLE001 - a batch continues past a bad file
+            failures.append((src, str(e) or type(e).__name__))
+    print(f"{len(jobs) - len(failures)} of {len(jobs)} files done")
+    for src, message in failures:
+        print(f"FAILED {src}: {message}")
+    return 1 if failures else 0
 
 
 def _report(name, bpp, image, decoded):
@@ -49,37 +101,43 @@ def _report(name, bpp, image, decoded):
 def compress_main(argv):
     from e2e_compress import baselines, codec, image_io, metrics
 
-    src, dst = _two_paths(argv, "compress")
-    image = image_io.read_image(src, drop_alpha=FLAGS.drop_alpha)
+    jobs = _jobs(argv, "compress", ".e2ec")
     model = codec.load_model(FLAGS.model)
-    data = codec.compress(model, image)
-    image_io.atomic_write_bytes(dst, data, overwrite=FLAGS.overwrite)
-    h, w = image.shape[:2]
-    bpp = metrics.bpp_from_num_bytes(len(data), h, w)
     name = os.path.basename(model.path.rstrip("/"))
-    print(f"{src}: {w}x{h} -> {dst}: {len(data)} bytes, {bpp:.4f} bpp"
-          f" (whole file), model {name}")
-    if FLAGS.verify:
-        decoded = codec.decompress(data, model)
-        _report(f"e2e ({name})", bpp, image, decoded)
-        quality, jpeg = baselines.jpeg_at_least(image, len(data))
-        _report(f"JPEG q={quality} (4:2:0)", metrics.bpp_from_num_bytes(
-            len(jpeg), h, w), image, baselines.decode(jpeg))
-    return 0
+
+    def one(src, dst):
+        image = image_io.read_image(src, drop_alpha=FLAGS.drop_alpha)
+        data = codec.compress(model, image)
+        image_io.atomic_write_bytes(dst, data, overwrite=FLAGS.overwrite)
+        h, w = image.shape[:2]
+        bpp = metrics.bpp_from_num_bytes(len(data), h, w)
+        print(f"{src}: {w}x{h} -> {dst}: {len(data)} bytes, {bpp:.4f} bpp"
+              f" (whole file), model {name}")
+        if FLAGS.verify:
+            decoded = codec.decompress(data, model)
+            _report(f"e2e ({name})", bpp, image, decoded)
+            quality, jpeg = baselines.jpeg_at_least(image, len(data))
+            _report(f"JPEG q={quality} (4:2:0)", metrics.bpp_from_num_bytes(
+                len(jpeg), h, w), image, baselines.decode(jpeg))
+
+    return _run(jobs, one)
 
 
 def decompress_main(argv):
     from e2e_compress import codec, image_io
 
-    src, dst = _two_paths(argv, "decompress")
-    if not os.path.isfile(src):
-        raise FileNotFoundError(f"no such file: {src}")
-    with open(src, "rb") as f:
-        data = f.read()
-    image = codec.decompress(data, FLAGS.model)
-    image_io.write_png(dst, image, overwrite=FLAGS.overwrite)
-    print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
-    return 0
+    jobs = _jobs(argv, "decompress", ".png")
+
+    def one(src, dst):
+        if not os.path.isfile(src):
+            raise FileNotFoundError(f"no such file: {src}")
+        with open(src, "rb") as f:
+            data = f.read()
+        image = codec.decompress(data, FLAGS.model)
+        image_io.write_png(dst, image, overwrite=FLAGS.overwrite)
+        print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
+
+    return _run(jobs, one)
 
 
 def info_main(argv):

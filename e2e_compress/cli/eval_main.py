@@ -15,8 +15,8 @@ flags.DEFINE_string("images", None, "Folder of images, or a glob.")
 flags.DEFINE_list("codecs", ["bls2017-mse-*", "jpeg", "jpeg2000"],
                   "Shipped model names or globs (a glob makes one curve), "
                   "SavedModel paths, and baselines: jpeg, jpeg2000, webp, avif.")
-flags.DEFINE_string("output_dir", "results", "One <codec>.json per codec here.")
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
+# --output_dir (default ./results here) and --progress are defined in
+# codec_main: absl flags are global to the command.
 flags.DEFINE_bool("same_size_jpeg", False,
                   "Also compare each model image by image with the smallest JPEG"
                   " at least as large (writes <model>_vs_jpeg.json).")
@@ -29,12 +29,13 @@ def main(argv):
         raise ValueError(f"evaluate takes no positional arguments, got {argv[1:]}")
     if not FLAGS.images:
         raise ValueError("--images is required (a folder or a glob)")
+    output_dir = FLAGS.output_dir or "results"
     paths = evaluate.list_image_files(os.path.expanduser(FLAGS.images))
     codecs = [evaluate.make_codec(spec) for spec in FLAGS.codecs]
     failed = 0
     for codec in codecs:
         result = evaluate.evaluate_codec(codec, paths, progress=FLAGS.progress)
-        path = evaluate.write_result(result, FLAGS.output_dir)
+        path = evaluate.write_result(result, output_dir)
         r = result["results"]
         for i, setting in enumerate(result["settings"]):
             print(f"{codec.name:<14s} {str(setting):<18s} {r['bpp'][i]:7.4f} bpp"
@@ -50,7 +51,7 @@ def main(argv):
             for model_path in codec.settings:
                 cmp = evaluate.compare_with_jpeg_at_same_size(
                     model_path, paths, progress=FLAGS.progress)
-                out = os.path.join(FLAGS.output_dir, f"{cmp['model']}_vs_jpeg.json")
+                out = os.path.join(output_dir, f"{cmp['model']}_vs_jpeg.json")
                 with open(out, "w") as f:
                     json.dump(cmp, f, indent=1)
                 ours, jpeg = cmp["mean"]["ours"], cmp["mean"]["jpeg"]
