@@ -114,3 +114,36 @@ def test_shipped_default_model_beats_jpeg_at_the_same_size():
     _, jpeg = baselines.jpeg_at_least(image, len(data))
     assert len(jpeg) >= len(data)
     assert ours > metrics.psnr(image, baselines.decode(jpeg))
+
+
+_DETERMINISM_PROGRAM = textwrap.dedent("""
+    import sys, hashlib
+    import numpy as np
+    import tensorflow as tf
+    threads = int(sys.argv[2])
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from e2e_compress import codec
+    from tests.conftest import smooth_image
+    model = codec.load_model(sys.argv[1])
+    data = codec.compress(model, smooth_image(70, 90, seed=7))
+    image = codec.decompress(data, model)
+    print(hashlib.sha256(data).hexdigest(), hashlib.sha256(image.tobytes()).hexdigest())
+""")
+
+
+def test_files_and_decoded_images_are_identical_across_processes_and_threads(
+        tiny_model_dir, tmp_path):
+    from tests.conftest import REPO
+
+    script = tmp_path / "det.py"
+    script.write_text(_DETERMINISM_PROGRAM)
+    hashes = []
+    for threads in (0, 1):
+        result = subprocess.run([sys.executable, str(script), tiny_model_dir,
+                                 str(threads)], capture_output=True, text=True,
+                                timeout=300, cwd=REPO)
+        assert result.returncode == 0, result.stderr[-2000:]
+        hashes.append(result.stdout.split())
+    assert hashes[0] == hashes[1]
