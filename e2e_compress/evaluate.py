@@ -38,11 +38,11 @@ class LearnedCodec:
 
     def encode(self, image, setting) -> bytes:
         from e2e_compress import codec
-        return codec.compress(codec._load(setting), image)
+        return codec.compress(codec.load_model(setting), image)
 
     def decode(self, data: bytes, setting) -> np.ndarray:
         from e2e_compress import codec
-        return codec.decompress(data, codec._load(setting))
+        return codec.decompress(data, codec.load_model(setting))
 
 
 def make_codec(spec: str):
@@ -187,7 +187,7 @@ def compare_with_jpeg_at_same_size(model_path: str, paths: list[str],
 
     from e2e_compress import codec
 
-    model = codec._load(model_path)
+    model = codec.load_model(model_path)
     per_image = {}
     for path in tqdm(paths, desc="vs JPEG", disable=not progress):
         image = image_io.read_image(path)
