@@ -43,6 +43,10 @@ def test_default_model_verify_reports_jpeg_beside_ours(tmp_path):
     result = run_cli("info", str(out))
     assert result.returncode == 0, result.stderr
     assert '"width": 768' in result.stdout
+    assert '"model": "bls2017-mse-q4"' in result.stdout
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "bls2017-mse-q4" in result.stdout
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path):
