@@ -131,7 +131,8 @@ def test_files_and_decoded_images_are_identical_across_processes_and_threads(
     for threads in (0, 1):
         result = subprocess.run([sys.executable, str(script), tiny_model_dir,
                                  str(threads)], capture_output=True, text=True,
-                                timeout=300, cwd=REPO)
+                                timeout=300, cwd=REPO,
+                                env=dict(os.environ, PYTHONPATH=REPO))
         assert result.returncode == 0, result.stderr[-2000:]
         hashes.append(result.stdout.split())
     assert hashes[0] == hashes[1]

@@ -181,14 +181,15 @@ def models_main(argv):
           f" {'MB':>5s}  Kodak: bpp / PSNR / MS-SSIM")
     for name, info in shipped.items():
         record_path = os.path.join(info["path"], "record.json")
-        kodak = {}
-        if os.path.exists(record_path):
+        kodak, steps = {}, info["steps"]
+        if os.path.exists(record_path):  # the record counts warm-start parents
             with open(record_path) as f:
-                kodak = json.load(f).get("kodak", {})
+                record = json.load(f)
+            kodak, steps = record.get("kodak", {}), record.get("total_steps", steps)
         measured = (f"{kodak['bpp']:.3f} / {kodak['psnr-rgb']:.2f} dB /"
                     f" {kodak['ms-ssim-rgb']:.4f}" if kodak else "not measured")
         size = sum(os.path.getsize(os.path.join(d, f))
                    for d, _, fs in os.walk(info["path"]) for f in fs) / 1e6
         print(f"{name:<18s} {info['lmbda']:7.4f} {info['num_filters']:7d}"
-              f" {info['steps']:7d} {size:5.1f}  {measured}")
+              f" {steps:7d} {size:5.1f}  {measured}")
     return 0
