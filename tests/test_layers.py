@@ -48,6 +48,36 @@ def test_transforms_have_the_papers_stages():
     assert convs[2].filters == 3
 
 
+@pytest.mark.parametrize("shape", [(9, 9, 3, 4), (5, 5, 4, 3), (4, 6, 2, 3)])
+def test_matmul_rdft_kernels_equal_tfcs_irfft_kernels(shape):
+    import tensorflow_compression as tfc
+
+    initial = tf.random.stateless_normal(shape, seed=(3, 4))
+    ours = layers.MatmulRDFTParameter(initial)
+    theirs = tfc.RDFTParameter(initial)
+    np.testing.assert_allclose(ours(), initial, atol=1e-5)
+    # Arbitrary coefficients, including imaginary parts that the inverse
+    # real transform discards (DC, and Nyquist for even sizes).
+    for i, (a, b) in enumerate([(ours.real, theirs.real),
+                                (ours.imag, theirs.imag)]):
+        value = tf.random.stateless_normal(a.shape, seed=(5, i))
+        a.assign(value)
+        b.assign(value)
+    np.testing.assert_allclose(ours(), theirs(), atol=1e-5)
+    # Same variables, so checkpoints of either load into the other.
+    assert [v.shape for v in ours.trainable_variables] == [
+        v.shape for v in theirs.trainable_variables]
+
+
+def test_transforms_use_the_matmul_rdft_kernels():
+    transform = layers.AnalysisTransform(8)
+    transform(tf.zeros((1, 16, 16, 3)))
+    convs = [l for l in transform.layers if isinstance(l, layers.SignalConv2D)]
+    assert len(convs) == 3
+    assert all(isinstance(c.kernel_parameter, layers.MatmulRDFTParameter)
+               for c in convs)
+
+
 @pytest.mark.parametrize("height,width", [(16, 16), (48, 80)])
 def test_transforms_map_between_image_and_latent_shapes(height, width):
     analysis = layers.AnalysisTransform(8)
