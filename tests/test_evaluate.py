@@ -24,12 +24,22 @@ def test_psnr_worked_by_hand():
     assert metrics.psnr_y(a, c) == pytest.approx(10 * math.log10(255 ** 2 / 2.99 ** 2))
 
 
-def test_ms_ssim_agrees_with_tf_and_refuses_small_images():
-    a = smooth_image(176, 192, seed=1)
-    b = np.clip(a.astype(int) + np.random.default_rng(0).integers(-20, 21, a.shape),
+@pytest.mark.parametrize("height,width,noise", [
+    (176, 192, 20), (163, 201, 20), (170, 161, 120)])
+def test_ms_ssim_agrees_with_tf_and_refuses_small_images(height, width, noise):
+    # Odd sides exercise the symmetric padding before each 2x2 pooling; heavy
+    # noise drives contrast terms negative, which both clip to 0.
+    a = smooth_image(height, width, seed=1)
+    rng = np.random.default_rng(0)
+    b = np.clip(a.astype(int) + rng.integers(-noise, noise + 1, a.shape),
                 0, 255).astype(np.uint8)
     expected = float(tf.image.ssim_multiscale(a, b, 255))
-    assert metrics.ms_ssim(a, b) == pytest.approx(expected, rel=1e-6)
+    assert metrics.ms_ssim(a, b) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    expected_y = float(tf.image.ssim_multiscale(
+        metrics.luma(a)[..., None].astype(np.float32),
+        metrics.luma(b)[..., None].astype(np.float32), 255))
+    assert metrics.ms_ssim_y(a, b) == pytest.approx(expected_y, rel=1e-5,
+                                                    abs=1e-6)
     assert metrics.ms_ssim(a, a) == pytest.approx(1.0)
     assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
     with pytest.raises(ValueError, match="161"):
