@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from e2e_compress import container, export, image_io, zoo
+from e2e_compress import container, export, image_io, tiling, zoo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +58,19 @@ def compress(model: LoadedModel, image) -> bytes:
       model: from `load_model`.
       image: uint8 `[H, W, 3]` in [0, 255], any H, W >= 1.
 
+    Images over `tiling.TILE_SIZE` px a side go through the transforms tile by
+    tile (same file format, no seams, see `tiling.py`).
+
     Returns:
       The complete file contents (header, payload, checksum).
     """
     image = _check_image(image)
-    strings, image_shape, _ = model.module.compress(image)
-    height, width = (int(v) for v in image_shape.numpy())
+    height, width = image.shape[:2]
+    if tiling.needs_tiling(height, width):
+        latents = tiling.analyse(model.module, image)
+        strings = model.module.compress_latents(latents)
+    else:
+        strings, _, _ = model.module.compress(image)
     return container.pack(container.Packed(
         model_id=model.model_id, height=height, width=width,
         payload=strings.numpy()[0]))
@@ -98,9 +105,13 @@ def decompress(data: bytes, model: str | LoadedModel | None = None) -> np.ndarra
         loaded = _load(zoo.find_by_id(packed.model_id, extra=model))
     image_shape = np.array([packed.height, packed.width], np.int32)
     latent_shape = (image_shape + 15) // 16
+    strings = tf.constant([packed.payload])
     try:
-        image = loaded.module.decompress(
-            tf.constant([packed.payload]), image_shape, latent_shape)
+        if tiling.needs_tiling(packed.height, packed.width):
+            latents = loaded.module.decompress_latents(strings, latent_shape)
+            return tiling.synthesise(loaded.module, latents.numpy(),
+                                     packed.height, packed.width)
+        image = loaded.module.decompress(strings, image_shape, latent_shape)
     except tf.errors.OpError as e:
         # The checksum passed, so this is a payload the encoder did not write.
         raise container.FormatError(

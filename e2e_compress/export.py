@@ -12,6 +12,17 @@ coding tables, a `model_info.json` asset, and two `tf.function`s:
 Both are also exported as the named signatures `compress` and
 `decompress`. Loading needs `import tensorflow_compression` first, which
 registers the range coding ops.
+
+Four lower-level functions let a caller run the transforms over tiles of a
+large image and code the latents in one piece (see `tiling.py`):
+
+- `analyse_tile(x)`: float32 `[1, H, W, 3]` in [0, 255], H and W multiples of
+  16 -> latents float32 `[1, H/16, W/16, C]` (not rounded);
+- `synthesise_tile(y)`: float32 `[1, h, w, C]` -> float32 `[1, 16h, 16w, 3]`,
+  not rounded or clipped;
+- `compress_latents(y)`: float32 `[1, h, w, C]` -> string `[1]`;
+- `decompress_latents(strings, latent_shape)`: -> float32 `[1, h, w, C]`,
+  integer-valued.
 """
 
 import hashlib
@@ -71,6 +82,31 @@ class CompressionModule(tf.Module):
         y_hat = self.entropy_model.decompress(strings, latent_shape)
         x_hat = self.synthesis_transform(y_hat)[0, :image_shape[0], :image_shape[1]]
         return tf.saturate_cast(tf.round(x_hat), tf.uint8)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1, None, None, 3), dtype=tf.float32)])
+    def analyse_tile(self, x):
+        """float32 `[1, H, W, 3]` (0-255, H, W multiples of 16) -> latents."""
+        return self.analysis_transform(x)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1, None, None, None), dtype=tf.float32)])
+    def synthesise_tile(self, y):
+        """Latents float32 `[1, h, w, C]` -> float32 `[1, 16h, 16w, 3]`."""
+        return self.synthesis_transform(y)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1, None, None, None), dtype=tf.float32)])
+    def compress_latents(self, y):
+        """Latents float32 `[1, h, w, C]` -> range-coded string `[1]`."""
+        return self.entropy_model.compress(y)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1,), dtype=tf.string),
+        tf.TensorSpec(shape=(2,), dtype=tf.int32)])
+    def decompress_latents(self, strings, latent_shape):
+        """string `[1]`, int32 `(h, w)` -> rounded latents `[1, h, w, C]`."""
+        return self.entropy_model.decompress(strings, latent_shape)
 
     @tf.function(input_signature=[
         tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
