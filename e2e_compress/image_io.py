@@ -28,6 +28,11 @@ class ImageReadError(ValueError):
     """The file is missing, empty, not an image, or not a supported image."""
 
 
+def sample_path(name: str = "kodim23.png") -> str:
+    """Path of a sample image bundled with the package (Kodak kodim23)."""
+    return os.path.join(os.path.dirname(__file__), "samples", name)
+
+
 def read_image(path: str, drop_alpha: bool = False) -> np.ndarray:
     """Reads an image file as uint8 `[H, W, 3]` RGB.
 

@@ -28,11 +28,19 @@ def bpp_from_num_bytes(num_bytes: int, height: int, width: int) -> float:
 
 
 def mse(a, b) -> float:
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
+    """Mean squared error; rows are converted in blocks, so a 24-megapixel
+    image needs no whole-image float64 copies."""
+    a = np.asarray(a)
+    b = np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    return float(np.mean((a - b) ** 2))
+    if a.size == 0:
+        raise ValueError("empty images")
+    total = 0.0
+    for i in range(0, a.shape[0], 256):
+        d = a[i:i + 256].astype(np.float64) - b[i:i + 256].astype(np.float64)
+        total += float(np.sum(d * d))
+    return total / a.size
 
 
 def psnr(a, b) -> float:

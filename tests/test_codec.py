@@ -136,3 +136,38 @@ def test_files_and_decoded_images_are_identical_across_processes_and_threads(
         assert result.returncode == 0, result.stderr[-2000:]
         hashes.append(result.stdout.split())
     assert hashes[0] == hashes[1]
+
+
+def test_decoder_fuzz_finds_no_crash_or_hang(tiny_model_dir):
+    """Seeded mutations, half resealed to reach the range decoder, decoded in
+    a child process: each ends in a clean refusal or an image of the stated
+    size. (`e2e-compress fuzz` runs tens of thousands.)"""
+    from e2e_compress import fuzz
+
+    model = codec.load_model(tiny_model_dir)
+    originals = [codec.compress(model, smooth_image(h, w, seed=h))
+                 for h, w in [(40, 40), (1, 1), (17, 33)]]
+    result = fuzz.run(tiny_model_dir, originals, count=300, seed=7)
+    assert result["tried"] == 300
+    assert result["crash"] == result["hang"] == 0, result["findings"]
+    assert result["refused"] + result["decoded"] == 300
+    assert result["refused"] > 100 and result["decoded"] > 10
+    assert set(result["mutations"]) == set(fuzz.MUTATIONS)
+
+
+def test_fuzz_classifies_outcomes():
+    from e2e_compress import fuzz, zoo
+
+    data = container.pack(container.Packed("0123456789abcdef", 2, 3, b"x"))
+
+    def refuse(_):
+        raise zoo.ModelNotFoundError("no model")
+
+    def crash(_):
+        raise RuntimeError("boom")
+
+    assert fuzz.classify(data, refuse) == "refused"
+    assert fuzz.classify(data, crash) == "crash"
+    assert fuzz.classify(data, lambda _: np.zeros((2, 3, 3), np.uint8)) == "decoded"
+    assert fuzz.classify(data, lambda _: np.zeros((3, 2, 3), np.uint8)) == "crash"
+    assert fuzz.classify(data, lambda _: np.zeros((2, 3, 3), np.float32)) == "crash"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import smooth_image
+from tests.conftest import smooth_image
 from e2e_compress import codec, container, metrics, tiling
 
 

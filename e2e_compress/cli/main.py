@@ -1,8 +1,8 @@
 """`e2e-compress COMMAND [flags] [args]`: the single entry point.
 
-Commands: train, compress, decompress, info, models, evaluate, report. Any error a user can cause ends
-in one line on stderr and exit status 1 (2 for usage errors); `--debug`
-shows the traceback instead.
+Commands: train, compress, decompress, info, models, evaluate, report, fuzz,
+benchmark. Any error a user can cause ends in one line on stderr and exit
+status 1 (2 for usage errors); `--debug` shows the traceback instead.
 """
 
 import os
@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags, logging  # noqa: E402
 
 from e2e_compress.cli import (  # noqa: E402
-    codec_main, eval_main, report_main, train_main)
+    check_main, codec_main, eval_main, report_main, train_main)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("debug", False, "Show tracebacks of errors.")
@@ -27,6 +27,8 @@ COMMANDS = {
     "models": codec_main.models_main,
     "evaluate": eval_main.main,
     "report": report_main.main,
+    "fuzz": check_main.fuzz_main,
+    "benchmark": check_main.benchmark_main,
 }
 
 USAGE = ("usage: e2e-compress {" + ",".join(COMMANDS) + "} [flags] [args];"
