@@ -203,20 +203,52 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
 
     if export_to:
         record = read_record(train_dir) or record
-        info = dict(
-            steps=int(model.optimizer.iterations.numpy()),
-            wall_hours=round(record.get("wall_seconds", 0.0) / 3600, 3),
-            cpu_hours=round(record.get("cpu_seconds", 0.0) / 3600, 3),
-            patch_size=train_config.patch_size,
-            batch_size=train_config.batch_size,
-            learning_rate=train_config.learning_rate,
-            prior_lr_factor=train_config.prior_lr_factor,
-            lr_decay_at=train_config.lr_decay_at,
-            lr_decay_factor=train_config.lr_decay_factor,
-            init_from=record.get("init_from"),
-            training_data=dict(glob=train_config.train_glob, **counts,
-                               note=data_note),
-        )
+        info = _export_info(record, train_config, counts, data_note,
+                            int(model.optimizer.iterations.numpy()))
         info = export.export_model(model, export_to, info, overwrite=overwrite_export)
         logging.info("exported %s (model id %s)", export_to, info["model_id"])
     return model
+
+
+def _export_info(record: dict, train_config: TrainConfig, counts: dict,
+                 data_note: str | None, steps: int) -> dict:
+    """The training facts an exported model carries in its metadata."""
+    return dict(
+        steps=steps,
+        wall_hours=round(record.get("wall_seconds", 0.0) / 3600, 3),
+        cpu_hours=round(record.get("cpu_seconds", 0.0) / 3600, 3),
+        patch_size=train_config.patch_size,
+        batch_size=train_config.batch_size,
+        learning_rate=train_config.learning_rate,
+        prior_lr_factor=train_config.prior_lr_factor,
+        lr_decay_at=train_config.lr_decay_at,
+        lr_decay_factor=train_config.lr_decay_factor,
+        init_from=record.get("init_from"),
+        training_data=dict(glob=train_config.train_glob, **counts, note=data_note),
+    )
+
+
+def export_latest(train_dir: str, export_to: str, overwrite: bool = False) -> dict:
+    """Exports the latest checkpoint of a training directory.
+
+    Safe while that run goes on: it only reads the checkpoint and record.
+
+    Returns:
+      The exported model's metadata (see `export.export_model`).
+
+    Raises:
+      FileNotFoundError: `train_dir` has no training record or checkpoint.
+    """
+    record = read_record(train_dir)
+    latest = tf.train.latest_checkpoint(os.path.join(train_dir, "checkpoints"))
+    if not record or latest is None:
+        raise FileNotFoundError(
+            f"{train_dir} is not a training directory with a checkpoint")
+    model = BLS2017Model(ModelConfig(**record["config"]["model"]))
+    train_config = TrainConfig(**record["config"]["train"])
+    export.restore_weights(model, train_dir)
+    # Checkpoints are numbered by the optimizer step at which they were saved.
+    steps = int(latest.rsplit("-", 1)[1])
+    info = _export_info(record, train_config, record.get("data", {}),
+                        record.get("data_note"), steps)
+    return export.export_model(model, export_to, info, overwrite=overwrite)

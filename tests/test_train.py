@@ -31,6 +31,22 @@ def test_two_step_run_trains_and_records(tmp_path):
     assert os.listdir(tmp_path / "run" / "logs")
 
 
+def test_export_latest_writes_the_runs_last_checkpoint(tmp_path):
+    write_images(str(tmp_path / "img"))
+    model = train.train(configs.TINY_MODEL, _config(str(tmp_path / "img"), 2),
+                        str(tmp_path / "run"), verbose=0)
+    info = train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
+    assert info["steps"] == 2 and info["lmbda"] == configs.TINY_MODEL.lmbda
+    module = export.CompressionModule(model.analysis_transform,
+                                      model.synthesis_transform, model.prior)
+    assert info["model_id"] == export.fingerprint(module)
+    assert info["training_data"]["used"] > 0
+    with pytest.raises(FileExistsError):
+        train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
+    with pytest.raises(FileNotFoundError, match="not a training directory"):
+        train.export_latest(str(tmp_path / "img"), str(tmp_path / "other"))
+
+
 def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_path):
     from e2e_compress.model import BLS2017Model
 

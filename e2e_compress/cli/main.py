@@ -1,8 +1,8 @@
 """`e2e-compress COMMAND [flags] [args]`: the single entry point.
 
-Commands: train, compress, decompress, info, models, evaluate, report, fuzz,
-benchmark. Any error a user can cause ends in one line on stderr and exit
-status 1 (2 for usage errors); `--debug` shows the traceback instead.
+Commands: train, export, compress, decompress, info, models, evaluate, report,
+fuzz, benchmark. Any error a user can cause ends in one line on stderr and
+exit status 1 (2 for usage errors); `--debug` shows the traceback instead.
 """
 
 import os
@@ -21,6 +21,7 @@ flags.DEFINE_bool("debug", False, "Show tracebacks of errors.")
 
 COMMANDS = {
     "train": train_main.main,
+    "export": train_main.export_main,
     "compress": codec_main.compress_main,
     "decompress": codec_main.decompress_main,
     "info": codec_main.info_main,

@@ -72,3 +72,21 @@ def main(argv):
                 export_to=FLAGS.export_to, overwrite_export=True,
                 data_note=FLAGS.data_note)
     return 0
+
+
+def export_main(argv):
+    """`e2e-compress export --train_dir=DIR --export_to=PATH`: the latest
+    checkpoint as a SavedModel, also while that run is still training."""
+    from e2e_compress import train
+
+    if len(argv) > 1:
+        raise ValueError(f"export takes no positional arguments, got {argv[1:]}")
+    for name in ("train_dir", "export_to"):
+        if not getattr(FLAGS, name):
+            raise ValueError(f"--{name} is required")
+    info = train.export_latest(os.path.expanduser(FLAGS.train_dir),
+                               os.path.expanduser(FLAGS.export_to),
+                               overwrite=FLAGS.overwrite)
+    print(f"exported {FLAGS.export_to}: step {info['steps']}, model id"
+          f" {info['model_id']}")
+    return 0
