@@ -1,6 +1,8 @@
 """`e2e-compress compress | decompress | info`.
 
   e2e-compress compress [--model=NAME_OR_PATH] IN.png OUT.e2ec [--verify]
+  e2e-compress compress --target_bpp=0.5 IN.png OUT.e2ec  (or --target_psnr=32;
+      --model=GLOB picks the family, default bls2017-mse-*)
   e2e-compress compress IN... --output_dir=DIR     (batch; globs allowed)
   e2e-compress decompress IN.e2ec OUT.png [--model=NAME_OR_PATH]
   e2e-compress decompress IN... --output_dir=DIR
@@ -18,6 +20,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None,
                     "Shipped model name or SavedModel path. compress: default "
                     "bls2017-mse-q4. decompress: default is the model the file names.")
+flags.DEFINE_float("target_bpp", None,
+                   "compress: per image, the shipped model giving the best"
+                   " quality within this many bits per pixel (whole file).")
+flags.DEFINE_float("target_psnr", None,
+                   "compress: per image, the shipped model giving the smallest"
+                   " file with at least this PSNR-RGB (dB).")
 flags.DEFINE_bool("verify", False,
                   "compress: decode again and print PSNR and MS-SSIM against the"
                   " input, and a JPEG of at least the same size.")
@@ -86,11 +94,17 @@ def _run(jobs, one):
     return 1 if failures else 0
 
 
+_MS_SSIM_MAX_PIXELS = 16_000_000
+
+
 def _report(name, bpp, image, decoded):
     from e2e_compress import metrics
 
     line = f"{name:<22s} {bpp:7.4f} bpp  PSNR {metrics.psnr(image, decoded):6.2f} dB"
-    if min(image.shape[:2]) >= metrics.MS_SSIM_MIN_SIDE:
+    if image.shape[0] * image.shape[1] > _MS_SSIM_MAX_PIXELS:
+        line += "  MS-SSIM not computed (over 16 megapixels; it needs ~40 bytes"
+        line += " a pixel)"
+    elif min(image.shape[:2]) >= metrics.MS_SSIM_MIN_SIDE:
         value = metrics.ms_ssim(image, decoded)
         line += f"  MS-SSIM {value:.4f} ({metrics.ms_ssim_db(value):.2f} dB)"
     else:
@@ -99,20 +113,37 @@ def _report(name, bpp, image, decoded):
 
 
 def compress_main(argv):
-    from e2e_compress import baselines, codec, image_io, metrics
+    from e2e_compress import baselines, codec, image_io, metrics, targets
 
     jobs = _jobs(argv, "compress", ".e2ec")
-    model = codec.load_model(FLAGS.model)
-    name = os.path.basename(model.path.rstrip("/"))
+    targeted = FLAGS.target_bpp is not None or FLAGS.target_psnr is not None
+    if FLAGS.target_bpp is not None and FLAGS.target_psnr is not None:
+        raise ValueError("give --target_bpp or --target_psnr, not both")
+    if targeted:
+        models = [codec.load_model(p) for p in targets.family(FLAGS.model)]
+    else:
+        models = [codec.load_model(FLAGS.model)]
 
     def one(src, dst):
         image = image_io.read_image(src, drop_alpha=FLAGS.drop_alpha)
-        data = codec.compress(model, image)
+        if targeted:
+            choice = targets.choose(models, image, target_bpp=FLAGS.target_bpp,
+                                    target_psnr=FLAGS.target_psnr)
+            model, data = choice.model, choice.data
+        else:
+            model, data = models[0], codec.compress(models[0], image)
+        name = os.path.basename(model.path.rstrip("/"))
         image_io.atomic_write_bytes(dst, data, overwrite=FLAGS.overwrite)
         h, w = image.shape[:2]
         bpp = metrics.bpp_from_num_bytes(len(data), h, w)
         print(f"{src}: {w}x{h} -> {dst}: {len(data)} bytes, {bpp:.4f} bpp"
               f" (whole file), model {name}")
+        if targeted:
+            target = (f"<= {FLAGS.target_bpp} bpp" if FLAGS.target_bpp is not None
+                      else f">= {FLAGS.target_psnr} dB")
+            verdict = "met" if choice.met else "NOT met (closest model used)"
+            print(f"  target {target}: {verdict}; {choice.tried} of {len(models)}"
+                  " models tried")
         if FLAGS.verify:
             decoded = codec.decompress(data, model)
             _report(f"e2e ({name})", bpp, image, decoded)
