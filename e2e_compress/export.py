@@ -124,12 +124,16 @@ class CompressionModule(tf.Module):
 def fingerprint(module: tf.Module) -> str:
     """A 16-hex-digit id of a model's weights (sha256 over all variables).
 
-    Two models with the same id decode each other's files identically.
+    Variables are taken in the module's structural order and hashed with
+    their shapes, not their names: TF variable names depend on the context
+    the layers were built in, so a model restored elsewhere would get another
+    id. Two models with the same id decode each other's files identically.
     """
     h = hashlib.sha256()
-    for v in sorted(module.trainable_variables, key=lambda v: v.name):
-        h.update(v.name.encode())
-        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    for v in module.trainable_variables:
+        value = np.ascontiguousarray(v.numpy())
+        h.update(str(value.shape).encode())
+        h.update(value.tobytes())
     return h.hexdigest()[:16]
 
 
