@@ -65,6 +65,9 @@ class TrainConfig:
         warm-start the weights from (for example a neighbouring lmbda).
       seed: seed of weights initialisation and data order.
       shuffle_buffer: crops held in the shuffle buffer.
+      strategy: `default`, `mirrored` or `multi_worker` (see distribute.py);
+        `batch_size` is then per replica and the learning rate is scaled by
+        sqrt(replicas).
     """
 
     train_glob: str
@@ -82,6 +85,7 @@ class TrainConfig:
     init_from: str | None = None
     seed: int = 0
     shuffle_buffer: int = 64
+    strategy: str = "default"
 
     def __post_init__(self):
         for name in ("patch_size", "batch_size", "steps", "validate_every",

@@ -84,18 +84,23 @@ class BLS2017Model(tf.keras.Model):
         return {n: self._trackers[n].result() for n in names}
 
     def train_step(self, x):
+        # Under a tf.distribute strategy the gradients of the replicas are
+        # summed, so each replica's loss is divided by their number.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             loss, bpp, mse, ms_ssim = self(x, training=True)
+            scaled_loss = loss / replicas
         if self.prior_optimizer is None:
             variables = self.trainable_variables
-            gradients = tape.gradient(loss, variables)
+            gradients = tape.gradient(scaled_loss, variables)
             self.optimizer.apply_gradients(zip(gradients, variables))
         else:
             prior_vars = self.prior.trainable_variables
             prior_ids = {id(v) for v in prior_vars}
             transform_vars = [v for v in self.trainable_variables
                               if id(v) not in prior_ids]
-            g_transform, g_prior = tape.gradient(loss, (transform_vars, prior_vars))
+            g_transform, g_prior = tape.gradient(
+                scaled_loss, (transform_vars, prior_vars))
             self.optimizer.apply_gradients(zip(g_transform, transform_vars))
             self.prior_optimizer.apply_gradients(zip(g_prior, prior_vars))
         return self._update_metrics(loss, bpp, mse, ms_ssim)

@@ -6,18 +6,21 @@ saved in `train_dir/checkpoints` (two kept). Starting again with the same
 arguments resumes from the newest checkpoint, so a run killed at any moment
 loses at most one epoch. `train_dir/record.json` accumulates steps, wall and
 CPU time across resumes; `train_dir/logs` holds TensorBoard scalars.
+Under a tf.distribute strategy (`TrainConfig.strategy`, see distribute.py)
+the chief writes all of these.
 """
 
 import json
 import math
 import os
+import shutil
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from e2e_compress import data, export
+from e2e_compress import data, distribute, export
 from e2e_compress.configs import ModelConfig, TrainConfig
 from e2e_compress.model import BLS2017Model
 
@@ -42,8 +45,9 @@ def learning_rate_schedule(config: TrainConfig, factor: float = 1.0):
 class _CheckpointAndRecord(tf.keras.callbacks.Callback):
     """Saves a checkpoint and the training record at every epoch end."""
 
-    def __init__(self, manager, train_dir, record):
+    def __init__(self, manager, train_dir, record, chief=True):
         super().__init__()
+        self.chief = chief
         self.manager = manager
         self.train_dir = train_dir
         self.record = record
@@ -63,6 +67,8 @@ class _CheckpointAndRecord(tf.keras.callbacks.Callback):
                 f" checkpoint ({self.manager.latest_checkpoint}) is kept: restart"
                 " with a lower --learning_rate")
         self.manager.save(checkpoint_number=step)
+        if not self.chief:
+            return
         self.record.update(
             steps=step,
             wall_seconds=self._wall_before + time.time() - self._wall0,
@@ -107,7 +113,8 @@ def _parent_summary(path: str) -> dict:
 
 def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
           export_to: str | None = None, overwrite_export: bool = False,
-          data_note: str | None = None, verbose: int = 2) -> BLS2017Model:
+          data_note: str | None = None, verbose: int = 2,
+          logical_cpus: int = 0) -> BLS2017Model:
     """Trains (or resumes training of) one model, optionally exporting it.
 
     Args:
@@ -121,6 +128,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
       data_note: free text stored in the model's metadata, saying which
         images (which licence subset) trained it.
       verbose: Keras `fit` verbosity.
+      logical_cpus: split the CPU into this many logical devices first (a
+        testing aid for `strategy="mirrored"` without GPUs).
 
     Returns:
       The trained `BLS2017Model`.
@@ -140,30 +149,38 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     paths, counts = data.list_images(train_config.train_glob, train_config.patch_size)
     logging.info("training images: %s", counts)
 
-    tf.keras.utils.set_random_seed(train_config.seed)
-    model = BLS2017Model(model_config)
-    model.compile(optimizer=tf.keras.optimizers.Adam(
-        learning_rate=learning_rate_schedule(train_config)))
-    if train_config.prior_lr_factor != 1.0:
-        model.prior_optimizer = tf.keras.optimizers.Adam(
-            learning_rate=learning_rate_schedule(
-                train_config, train_config.prior_lr_factor))
-        model.prior_optimizer.build(model.prior.trainable_variables)
-    # Create the optimizer's slots now so a checkpoint restores them eagerly.
-    model.optimizer.build(model.trainable_variables)
+    strategy = distribute.make_strategy(train_config.strategy, logical_cpus)
+    chief = distribute.is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync
+    lr_factor = distribute.learning_rate_factor(strategy)
+    with strategy.scope():
+        tf.keras.utils.set_random_seed(train_config.seed)
+        model = BLS2017Model(model_config)
+        model.compile(optimizer=tf.keras.optimizers.Adam(
+            learning_rate=learning_rate_schedule(train_config, lr_factor)))
+        if train_config.prior_lr_factor != 1.0:
+            model.prior_optimizer = tf.keras.optimizers.Adam(
+                learning_rate=learning_rate_schedule(
+                    train_config, lr_factor * train_config.prior_lr_factor))
+            model.prior_optimizer.build(model.prior.trainable_variables)
+        # Create the optimizer's slots now so a checkpoint restores them eagerly.
+        model.optimizer.build(model.trainable_variables)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
 
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
-    if manager.latest_checkpoint:
+    shared_dir = os.path.join(train_dir, "checkpoints")
+    # Saving is collective: workers other than the chief save to scratch.
+    own_dir = shared_dir if chief else os.path.join(
+        train_dir, f".scratch-{distribute.worker_tag(strategy)}")
+    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=2)
+    latest = tf.train.latest_checkpoint(shared_dir)
+    if latest:
         try:
-            checkpoint.restore(
-                manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(latest).assert_existing_objects_matched()
         except AssertionError as e:
             raise ValueError(
-                f"{manager.latest_checkpoint} does not match this run's settings"
+                f"{latest} does not match this run's settings"
                 f" (was --prior_lr_factor changed?): {str(e)[:200]}") from None
-        logging.info("resumed from %s", manager.latest_checkpoint)
+        logging.info("resumed from %s", latest)
     elif train_config.init_from:
         export.restore_weights(model, train_config.init_from)
         logging.info("warm-started from %s", train_config.init_from)
@@ -179,27 +196,41 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         record["segments"].append(dict(start_step=step, started=time.strftime(
             "%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
         # Mix the start step into the data seed so a resumed run sees new crops.
+        global_batch = train_config.batch_size * replicas
         train_ds = data.make_patch_dataset(
-            paths, train_config.patch_size, train_config.batch_size,
+            paths, train_config.patch_size, global_batch,
             seed=train_config.seed + step, shuffle_buffer=train_config.shuffle_buffer)
+        # Each worker keeps its own share of every global batch.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        train_ds = train_ds.with_options(options)
         val_ds = None
         if train_config.validation_glob:
             val_paths, _ = data.list_images(train_config.validation_glob, 16)
             val_ds = data.make_validation_dataset(
-                val_paths, train_config.validation_patch_size, train_config.batch_size)
+                val_paths, train_config.validation_patch_size,
+                global_batch).with_options(options)
+        logging.info("strategy %s: %d replica(s), global batch %d, learning rate"
+                     " x%.3g", train_config.strategy, replicas, global_batch,
+                     lr_factor)
         callbacks = [
             tf.keras.callbacks.TerminateOnNaN(),
-            _CheckpointAndRecord(manager, train_dir, record),
-            tf.keras.callbacks.TensorBoard(
-                log_dir=os.path.join(train_dir, "logs"), update_freq=100,
-                write_graph=False, profile_batch=0),
+            _CheckpointAndRecord(manager, train_dir, record, chief=chief),
         ]
+        if chief:
+            callbacks.append(tf.keras.callbacks.TensorBoard(
+                log_dir=os.path.join(train_dir, "logs"), update_freq=100,
+                write_graph=False, profile_batch=0))
         model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=epoch_steps, validation_data=val_ds,
                   validation_freq=train_config.validate_every,
                   callbacks=callbacks, verbose=verbose)
     else:
         logging.info("already trained for %d >= %d steps", step, train_config.steps)
+    if not chief:
+        shutil.rmtree(own_dir, ignore_errors=True)
+        return model
 
     if export_to:
         record = read_record(train_dir) or record

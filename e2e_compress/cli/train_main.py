@@ -41,6 +41,12 @@ flags.DEFINE_string("export_to", None, "Export the trained model here.")
 flags.DEFINE_string("data_note", None,
                     "Text saying which images (licence subset) trained the model.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy: one device; all local GPUs; or a"
+                  " cluster described by TF_CONFIG. --batch_size is per replica.")
+flags.DEFINE_integer("logical_cpus", 0,
+                     "Split the CPU into this many logical devices (to try"
+                     " --strategy=mirrored without GPUs).")
 
 
 def main(argv):
@@ -67,10 +73,10 @@ def main(argv):
         prior_lr_factor=FLAGS.prior_lr_factor,
         validate_every=FLAGS.validate_every,
         init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
-        seed=FLAGS.seed)
+        seed=FLAGS.seed, strategy=FLAGS.strategy)
     train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
                 export_to=FLAGS.export_to, overwrite_export=True,
-                data_note=FLAGS.data_note)
+                data_note=FLAGS.data_note, logical_cpus=FLAGS.logical_cpus)
     return 0
 
 
