@@ -9,8 +9,9 @@ coding tables, a `model_info.json` asset, and two `tf.function`s:
   latents), int32 `[2]` (H, W), int32 `[2]` (ceil(H/16), ceil(W/16)).
 - `decompress(strings, image_shape, latent_shape)` -> uint8 `[H, W, 3]`.
 
-Both are also exported as the named signatures `compress` and
-`decompress`. Loading needs `import tensorflow_compression` first, which
+Both are also exported as the named signatures `compress` (input `image`;
+outputs `strings`, `image_shape`, `latent_shape`) and `decompress` (inputs
+`strings`, `image_shape`, `latent_shape`; output `image`). Loading needs `import tensorflow_compression` first, which
 registers the range coding ops.
 
 Four lower-level functions let a caller run the transforms over tiles of a
@@ -181,10 +182,7 @@ def export_model(model, path: str, info: dict, overwrite: bool = False) -> dict:
         # without autograph. `save_traces=False` is what `Model.save` offers;
         # for a tf.Module it is set through Keras' own option scope.
         with keras_saved_model_utils.keras_option_scope(save_traces=False):
-            tf.saved_model.save(module, target, signatures={
-                "compress": module.compress,
-                "decompress": module.decompress,
-            })
+            tf.saved_model.save(module, target, signatures=_signatures(module))
         os.remove(info_path)
         if os.path.exists(path):
             shutil.rmtree(path)
@@ -192,6 +190,26 @@ def export_model(model, path: str, info: dict, overwrite: bool = False) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def _signatures(module: CompressionModule) -> dict:
+    """Named signatures with named outputs, for serving and other languages."""
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8, name="image")])
+    def compress(image):
+        strings, image_shape, latent_shape = module.compress(image)
+        return dict(strings=strings, image_shape=image_shape,
+                    latent_shape=latent_shape)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(shape=(1,), dtype=tf.string, name="strings"),
+        tf.TensorSpec(shape=(2,), dtype=tf.int32, name="image_shape"),
+        tf.TensorSpec(shape=(2,), dtype=tf.int32, name="latent_shape")])
+    def decompress(strings, image_shape, latent_shape):
+        return dict(image=module.decompress(strings, image_shape, latent_shape))
+
+    return {"compress": compress, "decompress": decompress}
 
 
 def read_model_info(path: str) -> dict:

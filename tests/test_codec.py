@@ -27,7 +27,10 @@ _PLAIN_TF_PROGRAM = textwrap.dedent("""
         assert out.dtype == tf.uint8 and tuple(out.shape) == (h, w, 3), out.shape
         sig = m.signatures["decompress"](strings=packed[0], image_shape=packed[1],
                                          latent_shape=packed[2])
-        assert np.array_equal(list(sig.values())[0].numpy(), out.numpy())
+        assert np.array_equal(sig["image"].numpy(), out.numpy())
+        named = m.signatures["compress"](image=img)
+        assert sorted(named) == ["image_shape", "latent_shape", "strings"]
+        assert named["strings"].numpy()[0] == packed[0].numpy()[0]
         print(h, w, int(tf.strings.length(packed[0][0])), "ok")
 """)
 
