@@ -76,13 +76,19 @@ def compress(model: LoadedModel, image) -> bytes:
         payload=strings.numpy()[0]))
 
 
-def decompress(data: bytes, model: str | LoadedModel | None = None) -> np.ndarray:
+def decompress(data: bytes, model: str | LoadedModel | None = None,
+               max_pixels: int | None = None) -> np.ndarray:
     """Decodes `.e2ec` bytes to uint8 `[H, W, 3]`.
 
     Args:
       data: the file contents.
       model: the model (name, path or loaded) to use; by default the shipped
         model whose id the file names. A model whose id differs is refused.
+      max_pixels: refuse files whose header states a larger image (default
+        `image_io.MAX_PIXELS`). Decoding work grows with the stated size, and
+        an intact file can state any size: a service decoding untrusted
+        files should set its own bound, as with Pillow's decompression-bomb
+        limit.
 
     Raises:
       container.FormatError: the bytes are not an intact `.e2ec` file.
@@ -91,10 +97,11 @@ def decompress(data: bytes, model: str | LoadedModel | None = None) -> np.ndarra
     import tensorflow as tf
 
     packed = container.unpack(data)
-    if packed.height * packed.width > image_io.MAX_PIXELS:
+    limit = image_io.MAX_PIXELS if max_pixels is None else max_pixels
+    if packed.height * packed.width > limit:
         raise container.FormatError(
             f"image of {packed.height}x{packed.width} exceeds the decoder's limit"
-            f" of {image_io.MAX_PIXELS} pixels")
+            f" of {limit} pixels")
     if isinstance(model, LoadedModel):
         if model.model_id != packed.model_id:
             raise zoo.ModelNotFoundError(

@@ -19,6 +19,12 @@ Outcomes of a case:
 
 The cases run in a child process, so a crash or a hang of native code is
 observed, counted, and the run goes on with a fresh child.
+
+Decoding work grows with the image size a header states, and a resealed
+header can state up to the decoder's limit (200 megapixels: minutes of
+work, not a hang). The fuzzer therefore decodes with `max_pixels` (default 4
+megapixels, far above its small originals), as a service decoding untrusted
+files would: larger claims are refused by that check.
 """
 
 import multiprocessing
@@ -108,7 +114,7 @@ def classify(data: bytes, decode) -> str:
     return "decoded" if ok else "crash"
 
 
-def _worker(conn, model_path, originals, seed, start, stop):
+def _worker(conn, model_path, originals, seed, start, stop, max_pixels):
     from e2e_compress import codec
 
     model = codec.load_model(model_path)
@@ -116,12 +122,16 @@ def _worker(conn, model_path, originals, seed, start, stop):
         conn.send(("start", i))
         _, _, data = make_case(originals, seed, i)
         conn.send(("done", i, classify(
-            data, lambda d: codec.decompress(d, model))))
+            data, lambda d: codec.decompress(d, model, max_pixels=max_pixels))))
     conn.send(("finished",))
 
 
+MAX_PIXELS = 4_000_000
+
+
 def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
-        timeout: float = 30.0, progress=None) -> dict:
+        timeout: float = 30.0, progress=None, max_pixels: int = MAX_PIXELS
+        ) -> dict:
     """Runs `count` cases in child processes and counts the outcomes.
 
     Args:
@@ -131,6 +141,7 @@ def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
       timeout: seconds a single case may take before it counts as a hang
         (the first case also loads the model, and gets 10x).
       progress: optional callable, called with the number of cases done.
+      max_pixels: the decoder's bound on the stated image size.
 
     Returns:
       A dict with `tried`, the count of each outcome, the findings (case
@@ -143,7 +154,8 @@ def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
     while next_case < count:
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(
-            child, model_path, originals, seed, next_case, count), daemon=True)
+            child, model_path, originals, seed, next_case, count, max_pixels),
+            daemon=True)
         proc.start()
         child.close()
         first, current = True, None
@@ -184,7 +196,8 @@ def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
         kind, _, _ = make_case(originals, seed, i)
         kinds[kind] = kinds.get(kind, 0) + 1
     return dict(tried=count, seed=seed, **counts, findings=findings,
-                mutations=kinds, seconds=round(time.time() - started, 1))
+                mutations=kinds, max_pixels=max_pixels,
+                seconds=round(time.time() - started, 1))
 
 
 def _finding(originals, seed, index, outcome):

@@ -50,7 +50,8 @@ def fuzz_main(argv):
     with tqdm(total=FLAGS.count, unit="case", disable=not FLAGS.progress) as bar:
         result = fuzz.run(model_path, originals, FLAGS.count, seed=FLAGS.seed,
                           timeout=FLAGS.timeout,
-                          progress=lambda n: bar.update(n - bar.n))
+                          progress=lambda n: bar.update(n - bar.n),
+                          max_pixels=FLAGS.max_pixels or fuzz.MAX_PIXELS)
     result["model"] = os.path.basename(model_path.rstrip("/"))
     result["original_sizes"] = [list(c.shape[:2]) for c in crops]
     _write(result)

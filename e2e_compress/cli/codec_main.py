@@ -30,6 +30,9 @@ flags.DEFINE_bool("verify", False,
                   "compress: decode again and print PSNR and MS-SSIM against the"
                   " input, and a JPEG of at least the same size.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
+flags.DEFINE_integer("max_pixels", None,
+                     "decompress/fuzz: refuse files stating a larger image"
+                     " (default 200 megapixels for decompress, 4 for fuzz).")
 flags.DEFINE_bool("drop_alpha", False,
                   "Discard an input's alpha channel instead of refusing it.")
 flags.DEFINE_string("output_dir", None,
@@ -164,7 +167,7 @@ def decompress_main(argv):
             raise FileNotFoundError(f"no such file: {src}")
         with open(src, "rb") as f:
             data = f.read()
-        image = codec.decompress(data, FLAGS.model)
+        image = codec.decompress(data, FLAGS.model, max_pixels=FLAGS.max_pixels)
         image_io.write_png(dst, image, overwrite=FLAGS.overwrite)
         print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
 
