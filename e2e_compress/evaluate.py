@@ -45,14 +45,19 @@ class LearnedCodec:
         return codec.decompress(data, codec.load_model(setting))
 
 
-def make_codec(spec: str):
+def make_codec(spec: str, settings: tuple | None = None):
     """A codec from a baseline name, a shipped model name or glob, or a path.
 
     `bls2017-mse-*` groups every matching shipped model into one curve.
+    `settings` replaces a baseline's sweep (e.g. JPEG qualities `(20, 50)`).
     """
     if spec in baselines.BASELINES:
         b = baselines.BASELINES[spec]
+        if settings is not None:
+            b = dataclasses.replace(b, settings=tuple(settings))
         return _BaselineCodec(b)
+    if settings is not None:
+        raise ValueError(f"settings apply to baselines, not to {spec!r}")
     if any(c in spec for c in "*?["):
         shipped = zoo.list_models()
         names = [n for n in shipped if globlib.fnmatch.fnmatch(n, spec)]

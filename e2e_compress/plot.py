@@ -1,19 +1,19 @@
 """Figures and tables from evaluation results (matplotlib, PNG).
 
 Every function takes result records of the shape `evaluate.evaluate_codec`
-returns (CompressAI's), so published results files overlay ours.
+returns (CompressAI's), so published results files overlay ours. Figures are
+matplotlib `Figure` objects made without pyplot, so importing this module
+leaves the user's backend alone (a notebook shows a returned figure with
+`display(fig)`).
 """
 
 import json
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from e2e_compress import bdrate, metrics  # noqa: E402
+from e2e_compress import bdrate, metrics
 
 PANELS = (("psnr-rgb", "PSNR RGB (dB)"), ("psnr-y", "PSNR Y' (dB)"),
           ("ms-ssim-rgb-db", "MS-SSIM RGB (dB)"))
@@ -37,10 +37,12 @@ def quality(result: dict, key: str) -> np.ndarray:
     return np.full(len(r["bpp"]), np.nan)
 
 
-def rd_figure(results: list[dict], path: str, title: str = "Kodak",
-              max_bpp: float = 2.0) -> None:
-    """Writes a 3-panel RD figure (bpp against PSNR RGB, PSNR Y', MS-SSIM dB)."""
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+def rd_figure(results: list[dict], path: str | None = None, title: str = "Kodak",
+              max_bpp: float = 2.0) -> Figure:
+    """A 3-panel RD figure (bpp against PSNR RGB, PSNR Y', MS-SSIM dB),
+    written to `path` (PNG) if given."""
+    fig = Figure(figsize=(17, 5.2))
+    axes = fig.subplots(1, 3)
     for ax, (key, label) in zip(axes, PANELS):
         for result in results:
             bpp = np.asarray(result["results"]["bpp"])
@@ -57,8 +59,9 @@ def rd_figure(results: list[dict], path: str, title: str = "Kodak",
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Rate-distortion on {title}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig
 
 
 def bd_rate_table(results: list[dict], anchors: list[dict],
@@ -91,18 +94,20 @@ def markdown_bd_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def visual_comparison(image, panels: list[list[tuple]], box, path: str) -> None:
+def visual_comparison(image, panels: list[list[tuple]], box,
+                      path: str | None = None) -> Figure:
     """A grid of crops: one row per rate, one column per codec.
 
     Args:
       image: uint8 `[H, W, 3]`, the original.
       panels: rows of `(title, decoded uint8 [H, W, 3], bpp)`.
       box: `(top, left, height, width)` of the crop.
+      path: PNG to write, if given.
     """
     top, left, h, w = box
     rows, cols = len(panels), len(panels[0]) + 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows))
-    axes = np.atleast_2d(axes)
+    fig = Figure(figsize=(3.2 * cols, 3.4 * rows))
+    axes = np.atleast_2d(fig.subplots(rows, cols))
     for r, row in enumerate(panels):
         axes[r, 0].imshow(image[top:top + h, left:left + w])
         axes[r, 0].set_title("original", fontsize=9)
@@ -115,8 +120,9 @@ def visual_comparison(image, panels: list[list[tuple]], box, path: str) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig
 
 
 def write_rd_outputs(result_paths: list[str], output_dir: str, reference=None):

@@ -57,3 +57,19 @@ def test_signatures_are_listed_by_saved_model_cli(tiny_model_dir):
     for name in ("signature_def['compress']", "signature_def['decompress']",
                  "outputs['image']", "Function Name: 'synthesise_tile'"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in os.listdir(NOTEBOOKS) if n.endswith(".ipynb")))
+def test_notebook_runs(name):
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3",
+        resources={"metadata": {"path": NOTEBOOKS}})
+    client.execute()  # raises CellExecutionError, naming the cell, on failure
+    errors = [o for c in notebook.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
