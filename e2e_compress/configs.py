@@ -65,6 +65,9 @@ class TrainConfig:
         warm-start the weights from (for example a neighbouring lmbda).
       seed: seed of weights initialisation and data order.
       shuffle_buffer: crops held in the shuffle buffer.
+      image_every: steps between TensorBoard images of a fixed crop (the
+        first validation image, else the first training image) and its
+        reconstruction; 0 turns them off.
       strategy: `default`, `mirrored` or `multi_worker` (see distribute.py);
         `batch_size` is then per replica and the learning rate is scaled by
         sqrt(replicas).
@@ -85,6 +88,7 @@ class TrainConfig:
     init_from: str | None = None
     seed: int = 0
     shuffle_buffer: int = 64
+    image_every: int = 1000
     strategy: str = "default"
 
     def __post_init__(self):

@@ -113,6 +113,12 @@ def make_patch_dataset(paths: list[str], patch_size: int, batch_size: int,
     return ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
 
 
+def centre_crop(path: str, size: int) -> tf.Tensor:
+    """float32 `[1, size, size, 3]` centre crop (zero-padded if smaller)."""
+    image = tf.image.resize_with_crop_or_pad(_decode(path), size, size)
+    return tf.cast(image, tf.float32)[None]
+
+
 def make_validation_dataset(paths: list[str], patch_size: int,
                             batch_size: int) -> tf.data.Dataset:
     """Centre crops, float32 `[batch, P, P, 3]` in [0, 255], cached, finite."""

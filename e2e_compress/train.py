@@ -78,6 +78,37 @@ class _CheckpointAndRecord(tf.keras.callbacks.Callback):
         write_record(self.train_dir, self.record)
 
 
+class _Reconstructions(tf.keras.callbacks.Callback):
+    """TensorBoard images: a fixed crop and, every `every` steps, its
+    reconstruction (latents rounded, as when coding), with its bpp and PSNR."""
+
+    def __init__(self, log_dir, crop, every):
+        super().__init__()
+        self.crop = crop
+        self.every = every
+        self.writer = tf.summary.create_file_writer(log_dir)
+        self._original_written = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every:
+            return
+        _, bpp, mse, _ = self.model(self.crop, training=False)
+        x_hat = self.model.synthesis_transform(tf.round(
+            self.model.analysis_transform(self.crop)))
+        to_uint8 = lambda x: tf.saturate_cast(tf.round(x), tf.uint8)  # noqa: E731
+        # Keras' TensorBoard callback sets a global record_if(update_freq).
+        with self.writer.as_default(step=step), tf.summary.record_if(True):
+            if not self._original_written:
+                tf.summary.image("crop/original", to_uint8(self.crop))
+                self._original_written = True
+            tf.summary.image("crop/reconstruction", to_uint8(x_hat))
+            tf.summary.scalar("crop/bpp", bpp)
+            tf.summary.scalar("crop/psnr", 10.0 * tf.math.log(
+                255.0 ** 2 / mse) / tf.math.log(10.0))
+        self.writer.flush()
+
+
 def write_record(train_dir: str, record: dict) -> None:
     tmp = os.path.join(train_dir, RECORD + ".tmp")
     with open(tmp, "w") as f:
@@ -222,6 +253,12 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
             callbacks.append(tf.keras.callbacks.TensorBoard(
                 log_dir=os.path.join(train_dir, "logs"), update_freq=100,
                 write_graph=False, profile_batch=0))
+            if train_config.image_every:
+                crop_path = val_paths[0] if val_ds is not None else paths[0]
+                crop = data.centre_crop(crop_path, train_config.validation_patch_size)
+                callbacks.append(_Reconstructions(
+                    os.path.join(train_dir, "logs", "images"), crop,
+                    train_config.image_every))
         model.fit(train_ds, epochs=epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=epoch_steps, validation_data=val_ds,
                   validation_freq=train_config.validate_every,

@@ -20,15 +20,31 @@ def _config(folder, steps, **kwargs):
                                steps=steps, checkpoint_every=1, **kwargs)
 
 
+def _summary_tags(folder):
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    tags = set()
+    for name in os.listdir(folder):
+        for raw in tf.data.TFRecordDataset(os.path.join(folder, name)):
+            event = event_pb2.Event.FromString(raw.numpy())
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
 def test_two_step_run_trains_and_records(tmp_path):
     write_images(str(tmp_path / "img"))
-    model = train.train(configs.TINY_MODEL, _config(str(tmp_path / "img"), 2),
-                        str(tmp_path / "run"), verbose=0)
+    config = _config(str(tmp_path / "img"), 2, image_every=1,
+                     validation_patch_size=48)
+    model = train.train(configs.TINY_MODEL, config, str(tmp_path / "run"), verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
     record = train.read_record(str(tmp_path / "run"))
     assert record["steps"] == 2 and record["cpu_seconds"] > 0
     assert np.isfinite(record["last_metrics"]["loss"])
-    assert os.listdir(tmp_path / "run" / "logs")
+    logs = tmp_path / "run" / "logs"
+    assert {"epoch_loss", "epoch_bpp", "epoch_psnr"} <= _summary_tags(logs / "train")
+    assert {"crop/original", "crop/reconstruction", "crop/psnr"} <= _summary_tags(
+        logs / "images")
 
 
 def test_export_latest_writes_the_runs_last_checkpoint(tmp_path):

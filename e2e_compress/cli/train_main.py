@@ -41,6 +41,9 @@ flags.DEFINE_string("export_to", None, "Export the trained model here.")
 flags.DEFINE_string("data_note", None,
                     "Text saying which images (licence subset) trained the model.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("image_every", 1000,
+                     "Steps between TensorBoard images of a fixed crop and its"
+                     " reconstruction (0: none).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy: one device; all local GPUs; or a"
                   " cluster described by TF_CONFIG. --batch_size is per replica.")
@@ -73,7 +76,7 @@ def main(argv):
         prior_lr_factor=FLAGS.prior_lr_factor,
         validate_every=FLAGS.validate_every,
         init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
-        seed=FLAGS.seed, strategy=FLAGS.strategy)
+        seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every)
     train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
                 export_to=FLAGS.export_to, overwrite_export=True,
                 data_note=FLAGS.data_note, logical_cpus=FLAGS.logical_cpus)
