@@ -112,10 +112,12 @@ def decompress(data: bytes, model: str | LoadedModel | None = None,
         loaded = _load(zoo.find_by_id(packed.model_id, extra=model))
     image_shape = np.array([packed.height, packed.width], np.int32)
     latent_shape = (image_shape + 15) // 16
+    num_symbols = int(np.prod(latent_shape)) * int(loaded.info["num_filters"])
     strings = tf.constant([packed.payload])
     try:
+        # Range decoding first, under a deadline (see DecodeTimeout).
+        latents = _decode_latents(loaded.module, strings, latent_shape, num_symbols)
         if tiling.needs_tiling(packed.height, packed.width):
-            latents = loaded.module.decompress_latents(strings, latent_shape)
             return tiling.synthesise(loaded.module, latents.numpy(),
                                      packed.height, packed.width)
         image = loaded.module.decompress(strings, image_shape, latent_shape)
@@ -124,6 +126,50 @@ def decompress(data: bytes, model: str | LoadedModel | None = None,
         raise container.FormatError(
             f"payload does not decode: {e.message.splitlines()[0]}") from None
     return image.numpy()
+
+
+class DecodeTimeout(container.FormatError):
+    """The range decoder did not finish: a damaged or crafted payload.
+
+    tfc 2.14.1's decoder reads zeros past the end of its input and decodes a
+    value outside the model's table (an "overflow") with an Elias gamma code
+    whose unary prefix has no bound, so a damaged payload can make it spin
+    forever (`e2e-compress fuzz` found 9 in 20,000 resealed mutations). The
+    checksum stops accidental damage; a crafted file can carry a valid one.
+    The decoding thread cannot be stopped: the command line exits the
+    process; a long-running program decoding untrusted files should decode
+    in a worker process it can replace.
+    """
+
+    stuck_thread = True  # tells the command line to end the process hard
+
+
+def _decode_latents(module, strings, latent_shape, num_symbols: int):
+    """Range-decodes in a daemon thread with a deadline of 5 s plus 2 s per
+    million latents (a valid Kodak image takes ~0.02 s)."""
+    import threading
+
+    if not hasattr(module, "decompress_latents"):  # exported before 0.2
+        return None
+    deadline = 5.0 + 2e-6 * num_symbols
+    result = {}
+
+    def run():
+        try:
+            result["latents"] = module.decompress_latents(strings, latent_shape)
+        except Exception as e:  # noqa: BLE001 - re-raised in the caller
+            result["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True, name="range-decoder")
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        raise DecodeTimeout(
+            f"payload does not decode: the range decoder did not finish in"
+            f" {deadline:.0f} s (a damaged or crafted file)")
+    if "error" in result:
+        raise result["error"]
+    return result["latents"]
 
 
 def estimate_bits(model: LoadedModel, image) -> float:

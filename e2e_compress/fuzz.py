@@ -17,6 +17,10 @@ Outcomes of a case:
   decoding process dying;
 - `hang`: no outcome within the time limit.
 
+`decoder_timeouts` counts the refusals that were the codec's range-decoder
+deadline (`codec.DecodeTimeout`): tfc's decoder can spin forever on a
+damaged payload; each is listed in the findings.
+
 The cases run in a child process, so a crash or a hang of native code is
 observed, counted, and the run goes on with a fresh child.
 
@@ -28,6 +32,7 @@ files would: larger claims are refused by that check.
 """
 
 import multiprocessing
+import os
 import random
 import struct
 import time
@@ -118,11 +123,23 @@ def _worker(conn, model_path, originals, seed, start, stop, max_pixels):
     from e2e_compress import codec
 
     model = codec.load_model(model_path)
+    timeouts = []
+
+    def decode(data):
+        try:
+            return codec.decompress(data, model, max_pixels=max_pixels)
+        except codec.DecodeTimeout:
+            timeouts.append(True)
+            raise
+
     for i in range(start, stop):
         conn.send(("start", i))
         _, _, data = make_case(originals, seed, i)
-        conn.send(("done", i, classify(
-            data, lambda d: codec.decompress(d, model, max_pixels=max_pixels))))
+        conn.send(("done", i, classify(data, decode), bool(timeouts)))
+        if timeouts:  # a decoder thread is stuck: make way for a fresh child
+            conn.send(("restart",))
+            conn.close()
+            os._exit(0)
     conn.send(("finished",))
 
 
@@ -149,7 +166,7 @@ def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
       number of cases per mutation, and seconds spent.
     """
     ctx = multiprocessing.get_context("spawn")
-    counts = dict(refused=0, decoded=0, crash=0, hang=0)
+    counts = dict(refused=0, decoded=0, crash=0, hang=0, decoder_timeouts=0)
     findings, started, next_case = [], time.time(), 0
     while next_case < count:
         parent, child = ctx.Pipe()
@@ -174,12 +191,16 @@ def run(model_path: str, originals: list[bytes], count: int, seed: int = 0,
             elif message[0] == "done":
                 first = False
                 counts[message[2]] += 1
+                if message[3]:
+                    counts["decoder_timeouts"] += 1
+                    findings.append(_finding(originals, seed, message[1],
+                                             "refused (decoder timeout)"))
                 if message[2] in ("crash", "hang"):
                     findings.append(_finding(originals, seed, message[1], message[2]))
                 next_case = message[1] + 1
                 if progress:
                     progress(next_case)
-            else:
+            else:  # finished, or restart after a decoder timeout
                 outcome = None
                 break
         proc.kill()

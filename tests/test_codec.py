@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -174,3 +175,42 @@ def test_fuzz_classifies_outcomes():
     assert fuzz.classify(data, lambda _: np.zeros((2, 3, 3), np.uint8)) == "decoded"
     assert fuzz.classify(data, lambda _: np.zeros((3, 2, 3), np.uint8)) == "crash"
     assert fuzz.classify(data, lambda _: np.zeros((2, 3, 3), np.float32)) == "crash"
+
+
+def test_a_spinning_range_decoder_ends_in_a_one_line_error(tiny_model_dir, tmp_path):
+    """tfc's range decoder can spin forever on a crafted payload (see
+    codec.DecodeTimeout). Simulated here by a decoder that never returns:
+    the command must still end, with one line and status 1, writing nothing."""
+    data = codec.compress(codec.load_model(tiny_model_dir), smooth_image(32, 32))
+    src = tmp_path / "x.e2ec"
+    src.write_bytes(data)
+    program = textwrap.dedent(f"""
+        import sys, time
+        from e2e_compress import codec
+        from e2e_compress.cli import main
+
+        class Spinning:
+            def __init__(self, module):
+                self.module = module
+            def __getattr__(self, name):
+                return getattr(self.module, name)
+            def decompress_latents(self, *args):
+                time.sleep(10 ** 6)
+
+        real = codec._load
+        def load(path):
+            loaded = real(path)
+            return codec.LoadedModel(loaded.path, loaded.info, Spinning(loaded.module))
+        codec._load = load
+        main.run(["e2e-compress", "decompress", "--model={tiny_model_dir}",
+                  "{src}", "{tmp_path / 'out.png'}"])
+    """)
+    start = time.time()
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "e2e-compress decompress: error: payload does not decode: the range"
+        " decoder did not finish in 5 s (a damaged or crafted file)"]
+    assert not (tmp_path / "out.png").exists()
+    assert time.time() - start < 60

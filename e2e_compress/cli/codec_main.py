@@ -84,16 +84,21 @@ def _run(jobs, one):
         return 0
     from tqdm import tqdm
 
-    failures = []
+    failures, stuck = [], False
     for src, dst in tqdm(jobs, unit="file", disable=not FLAGS.progress):
         try:
             _check_output(src, dst)
             one(src, dst)
         except Exception as e:  # noqa: BLE001 - a batch continues past a bad file
             failures.append((src, str(e) or type(e).__name__))
+            stuck = stuck or getattr(e, "stuck_thread", False)
     print(f"{len(jobs) - len(failures)} of {len(jobs)} files done")
     for src, message in failures:
         print(f"FAILED {src}: {message}")
+    if stuck:
+        from e2e_compress.cli import main
+
+        main._exit_now(1)
     return 1 if failures else 0
 
 

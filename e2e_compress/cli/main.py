@@ -48,8 +48,18 @@ def _main(argv):
             raise
         message = str(e) or type(e).__name__
         print(f"e2e-compress {command}: error: {message}", file=sys.stderr)
+        if getattr(e, "stuck_thread", False):
+            _exit_now(1)
         return 1
     return status or 0
+
+
+def _exit_now(status: int) -> None:
+    """Ends the process at once: a native decoder thread that cannot be
+    stopped would otherwise keep the interpreter from exiting."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def run(argv=None):
