@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from e2e_compress import data, distribute, export
+from e2e_compress import data, distribute, export, metrics
 from e2e_compress.configs import ModelConfig, TrainConfig
 from e2e_compress.model import BLS2017Model
 
@@ -33,13 +33,16 @@ class TrainingDiverged(RuntimeError):
 
 def learning_rate_schedule(config: TrainConfig, factor: float = 1.0):
     """Constant `factor * learning_rate`, divided by `lr_decay_factor` after
-    `lr_decay_at * steps` steps (a step function of the optimizer's step)."""
+    `lr_decay_at * steps` steps (a step function of the optimizer's step).
+
+    Always a schedule, even without a decay (`lr_decay_at=1`): the optimizer
+    then checkpoints the same variables either way, so a run may be resumed
+    with another schedule (more steps, a later decay)."""
     rate = factor * config.learning_rate
     boundary = int(config.lr_decay_at * config.steps)
-    if boundary >= config.steps:
-        return rate
+    low = rate if boundary >= config.steps else rate / config.lr_decay_factor
     return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-        [boundary], [rate, rate / config.lr_decay_factor])
+        [boundary], [rate, low])
 
 
 class _CheckpointAndRecord(tf.keras.callbacks.Callback):
@@ -142,6 +145,31 @@ def _parent_summary(path: str) -> dict:
     return summary
 
 
+def _restore_for_resume(checkpoint, path: str, train_config: TrainConfig):
+    """Restores weights and optimizer state, refusing a changed optimizer set.
+
+    The learning-rate schedule may change between resumes (e.g. a later
+    decay, more steps): it is not state. What must match is whether the
+    prior has its own optimizer (`prior_lr_factor != 1`), since its Adam
+    moments would otherwise be silently dropped or left at zero.
+    """
+    names = [name for name, _ in tf.train.list_variables(path)]
+    saved_prior_optimizer = any(n.startswith("model/prior_optimizer/") for n in names)
+    if saved_prior_optimizer != (train_config.prior_lr_factor != 1.0):
+        raise ValueError(
+            f"{path} was trained with"
+            f" {'a separate' if saved_prior_optimizer else 'one shared'} optimizer"
+            f" for the prior, but --prior_lr_factor={train_config.prior_lr_factor:g}"
+            f" asks for {'one shared' if saved_prior_optimizer else 'a separate'}"
+            f" one: resume with the run's --prior_lr_factor, or use another"
+            f" --train_dir")
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ValueError(f"{path} does not match this run's model or optimizer:"
+                         f" {str(e)[:300]}") from None
+
+
 def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
           export_to: str | None = None, overwrite_export: bool = False,
           data_note: str | None = None, verbose: int = 2,
@@ -168,8 +196,18 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     Raises:
       data.NoImagesError: the training glob matched no usable image.
       TrainingDiverged: the loss became non-finite.
-      ValueError: `train_dir` holds a run of a different model config.
+      ValueError: `train_dir` holds a run of a different model config, or
+        an MS-SSIM model is given patches under 161 px.
     """
+    if model_config.distortion == "ms-ssim":
+        side = min(train_config.patch_size, train_config.validation_patch_size)
+        if side < metrics.MS_SSIM_MIN_SIDE:
+            raise ValueError(
+                f"MS-SSIM training needs patches of at least"
+                f" {metrics.MS_SSIM_MIN_SIDE} px (5 scales of an 11-tap window),"
+                f" got patch_size={train_config.patch_size},"
+                f" validation_patch_size={train_config.validation_patch_size};"
+                f" use 176 or more")
     os.makedirs(train_dir, exist_ok=True)
     record = read_record(train_dir)
     config_dict = dict(model=model_config.__dict__, train=train_config.__dict__)
@@ -205,12 +243,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=2)
     latest = tf.train.latest_checkpoint(shared_dir)
     if latest:
-        try:
-            checkpoint.restore(latest).assert_existing_objects_matched()
-        except AssertionError as e:
-            raise ValueError(
-                f"{latest} does not match this run's settings"
-                f" (was --prior_lr_factor changed?): {str(e)[:200]}") from None
+        _restore_for_resume(checkpoint, latest, train_config)
         logging.info("resumed from %s", latest)
     elif train_config.init_from:
         export.restore_weights(model, train_config.init_from)

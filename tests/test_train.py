@@ -118,3 +118,31 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     record = json.loads(record_path.read_text())
     assert record["steps"] == target
     assert record["segments"][-1]["start_step"] >= killed_at - 1
+
+
+def test_ms_ssim_model_refuses_patches_too_small_for_five_scales(tmp_path):
+    write_images(str(tmp_path / "img"))
+    model_config = configs.ModelConfig(num_filters=8, lmbda=10.0,
+                                       distortion="ms-ssim")
+    config = _config(str(tmp_path / "img"), 1)  # 32 px patches
+    with pytest.raises(ValueError, match="at least 161 px"):
+        train.train(model_config, config, str(tmp_path / "run"), verbose=0)
+    assert not os.path.exists(tmp_path / "run")  # refused before writing
+
+
+def test_a_run_resumes_with_another_schedule_but_not_another_optimizer_set(
+        tmp_path):
+    write_images(str(tmp_path / "img"))
+    folder, run = str(tmp_path / "img"), str(tmp_path / "run")
+    # Constant rate for 1 step, then resumed with a decay: allowed.
+    train.train(configs.TINY_MODEL, _config(folder, 1, lr_decay_at=1.0), run,
+                verbose=0)
+    model = train.train(configs.TINY_MODEL, _config(folder, 2, lr_decay_at=0.5),
+                        run, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
+    schedule = model.optimizer._learning_rate  # the new schedule, decayed now
+    assert float(schedule(model.optimizer.iterations)) == pytest.approx(1e-5)
+    # The prior's own optimizer cannot appear or vanish on resume.
+    with pytest.raises(ValueError, match="prior_lr_factor=1"):
+        train.train(configs.TINY_MODEL,
+                    _config(folder, 3, prior_lr_factor=1.0), run, verbose=0)
