@@ -51,3 +51,26 @@ def bd_rate(ref_rates, ref_qualities, test_rates, test_qualities) -> float:
     ref_area = integrate.quad(f_ref, lo, hi, limit=200)[0]
     test_area = integrate.quad(f_test, lo, hi, limit=200)[0]
     return float((np.exp((test_area - ref_area) / (hi - lo)) - 1.0) * 100.0)
+
+
+def rate_difference(ref_rates, ref_qualities, rate: float, quality: float) -> float:
+    """Rate of one point against a curve at the same quality, in percent.
+
+    The one-point analogue of `bd_rate`, on the same interpolant: the curve's
+    rate at `quality` is read off the PCHIP of log(rate) against quality, and
+    the result is `(rate / that - 1) * 100`. A single model is one point, so
+    this is how far it sits from a baseline's curve.
+
+    Args:
+      ref_rates, ref_qualities: the curve, as in `bd_rate`.
+      rate: bits per pixel (> 0) of the point.
+      quality: its quality, in the curve's scale.
+
+    Returns:
+      Percent (negative: fewer bits than the curve needs for that quality);
+      NaN if `quality` lies outside the curve's range.
+    """
+    q_ref, f_ref = _log_rate_of_quality(ref_rates, ref_qualities)
+    if not (rate > 0 and q_ref[0] <= quality <= q_ref[-1]):
+        return float("nan")
+    return float((np.exp(np.log(rate) - f_ref(quality)) - 1.0) * 100.0)

@@ -22,7 +22,7 @@ import time
 import numpy as np
 from absl import logging
 
-from e2e_compress import baselines, image_io, metrics, zoo
+from e2e_compress import baselines, container, image_io, metrics, zoo
 
 METRICS = ("bpp", "psnr-rgb", "psnr-y", "ms-ssim-rgb", "ms-ssim-y",
            "encoding_time", "decoding_time")
@@ -186,7 +186,9 @@ def compare_with_jpeg_at_same_size(model_path: str, paths: list[str],
 
     Returns:
       `{"model", "images": {name: {"ours": {...}, "jpeg": {..., "quality"}}},
-      "mean": {"ours": {...}, "jpeg": {...}}}` with the metrics of `measure`.
+      "mean": {"ours": {...}, "jpeg": {...}}, "range_coding": {...}}` with
+      the metrics of `measure`; `range_coding` sets the payload bits actually
+      written against the entropy model's estimate, over all images.
     """
     from tqdm import tqdm
 
@@ -202,6 +204,8 @@ def compare_with_jpeg_at_same_size(model_path: str, paths: list[str],
         decoded = codec.decompress(data, model)
         t2 = time.perf_counter()
         ours = measure(image, decoded, len(data), t1 - t0, t2 - t1)
+        ours["payload_bits"] = 8 * (len(data) - container.OVERHEAD_BYTES)
+        ours["estimate_bits"] = codec.estimate_bits(model, image)
         t0 = time.perf_counter()
         quality_setting, jpeg = baselines.jpeg_at_least(image, len(data))
         t1 = time.perf_counter()
@@ -213,7 +217,15 @@ def compare_with_jpeg_at_same_size(model_path: str, paths: list[str],
     mean = {side: {k: float(np.mean([v[side][k] for v in per_image.values()]))
                    for k in METRICS}
             for side in ("ours", "jpeg")}
+    payload = sum(v["ours"]["payload_bits"] for v in per_image.values())
+    estimate = sum(v["ours"]["estimate_bits"] for v in per_image.values())
     return {"model": os.path.basename(os.path.normpath(model_path)),
             "model_id": model.model_id, "images": per_image, "mean": mean,
+            "range_coding": {
+                "payload_bits": payload, "estimate_bits": estimate,
+                "excess_percent": (payload / estimate - 1.0) * 100.0,
+                "note": "payload: file minus the fixed header and CRC"
+                        f" ({container.OVERHEAD_BYTES} bytes); estimate: the"
+                        " entropy model's bits for the rounded latents"},
             "notes": "JPEG: smallest quality whose file is at least as large as"
                      " ours (encoding_time includes that search)"}

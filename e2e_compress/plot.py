@@ -94,6 +94,68 @@ def markdown_bd_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def point_table(result: dict, anchors: list[dict],
+                keys=("psnr-rgb", "ms-ssim-rgb-db")) -> list[dict]:
+    """One row per setting of `result` (for learned codecs: per model).
+
+    Each row holds the setting's bpp and qualities, and under `"rate"` its
+    rate against every anchor's curve at the same quality, in percent
+    (`bdrate.rate_difference`; NaN outside the anchor's range): the per-model
+    counterpart of the BD-rate of a whole curve.
+    """
+    r = result["results"]
+    settings = result.get("settings") or list(range(len(r["bpp"])))
+    qualities = {key: quality(result, key) for key in keys}
+    rows = []
+    for i, setting in enumerate(settings):
+        row = {"codec": result["name"], "setting": setting, "bpp": r["bpp"][i],
+               "ms-ssim-rgb": r.get("ms-ssim-rgb", [float("nan")] * len(settings))[i],
+               "rate": {}}
+        for key in keys:
+            row[key] = float(qualities[key][i])
+        for anchor in anchors:
+            row["rate"][anchor["name"]] = {
+                key: bdrate.rate_difference(anchor["results"]["bpp"],
+                                            quality(anchor, key), row["bpp"],
+                                            row[key])
+                for key in keys}
+        rows.append(row)
+    return rows
+
+
+def markdown_point_table(rows: list[dict], anchor_names: list[str],
+                         extra: dict | None = None,
+                         extra_columns: tuple = ()) -> str:
+    """`point_table` rows as markdown: one line per model.
+
+    Args:
+      rows: from `point_table`.
+      anchor_names: anchors to show, in order.
+      extra: setting -> {column: text}, e.g. a model's lambda and size.
+      extra_columns: the column names of `extra` to show, in order.
+    """
+    def pct(v):
+        return "–" if not np.isfinite(v) else f"{v:+.1f} %"
+
+    head = (["model", *extra_columns, "bpp", "PSNR RGB", "MS-SSIM RGB"]
+            + [f"rate vs {a} at equal PSNR" for a in anchor_names]
+            + [f"rate vs {a} at equal MS-SSIM" for a in anchor_names])
+    lines = ["| " + " | ".join(head) + " |",
+             "| " + " | ".join(["---"] * (1 + len(extra_columns))
+                               + ["---:"] * (len(head) - 1 - len(extra_columns)))
+             + " |"]
+    for row in rows:
+        cells = [f"`{row['setting']}`"]
+        cells += [str((extra or {}).get(row["setting"], {}).get(c, "")) for c in
+                  extra_columns]
+        cells += [f"{row['bpp']:.3f}", f"{row['psnr-rgb']:.2f} dB",
+                  f"{row['ms-ssim-rgb']:.4f}"]
+        cells += [pct(row["rate"][a]["psnr-rgb"]) for a in anchor_names]
+        cells += [pct(row["rate"][a]["ms-ssim-rgb-db"]) for a in anchor_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def visual_comparison(image, panels: list[list[tuple]], box,
                       path: str | None = None) -> Figure:
     """A grid of crops: one row per rate, one column per codec.

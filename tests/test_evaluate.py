@@ -73,6 +73,17 @@ def test_bd_rate_of_a_linear_log_rate_shift_worked_by_hand():
         pytest.approx((math.exp(0.05) - 1) * 100, rel=1e-6)
 
 
+def test_rate_difference_of_one_point_worked_by_hand():
+    # The curve doubles its rate every 3 dB: R(q) = 2 ** ((q - 33) / 3).
+    q = np.array([30.0, 33.0, 36.0])
+    rates = 2.0 ** ((q - 33) / 3)
+    assert bdrate.rate_difference(rates, q, 0.9, 33.0) == pytest.approx(-10.0)
+    # At 34.5 dB the curve needs 2 ** 0.5 bpp; 1.2 bpp is 15.15 % less.
+    assert bdrate.rate_difference(rates, q, 1.2, 34.5) == pytest.approx(
+        (1.2 / math.sqrt(2) - 1) * 100, rel=1e-6)
+    assert math.isnan(bdrate.rate_difference(rates, q, 1.0, 37.0))
+
+
 def test_reference_curve_is_complete():
     r = reference.BLS2017_KODAK["results"]
     assert len({len(v) for v in r.values()}) == 1 and len(r["bpp"]) == 8
@@ -134,6 +145,24 @@ def test_evaluate_reports_one_mean_per_setting_and_skips_bad_images(
     assert len(paths) == 2
 
 
+def test_same_size_jpeg_gets_at_least_our_bytes_and_payload_is_measured(
+        tmp_path, tiny_model_dir):
+    from e2e_compress import container
+
+    files = write_images(str(tmp_path / "img"), count=2, height=40, width=48)
+    cmp = evaluate.compare_with_jpeg_at_same_size(tiny_model_dir, files,
+                                                  progress=False)
+    assert sorted(cmp["images"]) == ["img0.png", "img1.png"]
+    for row in cmp["images"].values():
+        assert row["jpeg"]["bpp"] >= row["ours"]["bpp"]
+        assert row["ours"]["payload_bits"] == pytest.approx(
+            row["ours"]["bpp"] * 40 * 48 - 8 * container.OVERHEAD_BYTES)
+        assert row["ours"]["estimate_bits"] > 0
+    coding = cmp["range_coding"]
+    assert coding["excess_percent"] == pytest.approx(
+        (coding["payload_bits"] / coding["estimate_bits"] - 1) * 100)
+
+
 def test_report_writes_figure_and_bd_table_against_the_paper(tmp_path):
     from e2e_compress import plot
 
@@ -149,3 +178,9 @@ def test_report_writes_figure_and_bd_table_against_the_paper(tmp_path):
     assert row["ms-ssim-rgb-db"] == pytest.approx(-20.0)
     assert (tmp_path / "rd.png").stat().st_size > 10_000
     assert "| test | BLS2017 (paper) | -20.0 % |" in (tmp_path / "bd_rates.md").read_text()
+    points = plot.point_table(faster, [paper])
+    assert len(points) == len(paper["results"]["bpp"])
+    for point in points:  # every point needs 20 % fewer bits than the paper's
+        assert point["rate"]["BLS2017 (paper)"]["psnr-rgb"] == pytest.approx(-20.0)
+    table = plot.markdown_point_table(points, ["BLS2017 (paper)"])
+    assert table.count("-20.0 %") == 2 * len(points)

@@ -17,6 +17,9 @@ flags.DEFINE_string("compare_image", None,
                     "Image for the visual comparison (JPEG / ours / JPEG 2000 at"
                     " matched bpp), one row per shipped model given in --compare_models.")
 flags.DEFINE_list("compare_models", [], "Shipped models for the visual comparison.")
+flags.DEFINE_list("table_anchors", ["JPEG", "JPEG 2000"],
+                  "Result names the per-model table (models.md) compares each"
+                  " model against, besides the paper's curve.")
 flags.DEFINE_list("crop", ["120", "260", "200", "200"],
                   "Crop of the visual comparison: top, left, height, width.")
 
@@ -27,15 +30,56 @@ def main(argv):
     if len(argv) > 1:
         raise ValueError(f"report takes no positional arguments, got {argv[1:]}")
     paths = sorted(p for p in glob.glob(os.path.join(FLAGS.results_dir, "*.json"))
-                   if not p.endswith(("_vs_jpeg.json", "bd_rates.json")))
+                   if not p.endswith(("_vs_jpeg.json", "bd_rates.json",
+                                      "models.json")))
     if not paths:
         raise FileNotFoundError(f"no results in {FLAGS.results_dir}")
     rows = plot.write_rd_outputs(paths, FLAGS.results_dir,
                                  reference=reference.BLS2017_KODAK)
     print(plot.markdown_bd_table(rows))
+    _model_table(paths)
     if FLAGS.compare_image and FLAGS.compare_models:
         _visual_comparison()
     return 0
+
+
+def _model_table(paths):
+    """models.md / models.json: one row per shipped model that has results,
+    with its rate against each baseline and the paper at equal quality."""
+    import json
+
+    from e2e_compress import plot, reference, zoo
+
+    shipped = zoo.list_models()
+    results = plot.load_results(paths)
+    learned = [r for r in results
+               if any(s in shipped for s in r.get("settings") or [])]
+    if not learned:
+        return
+    anchors = sorted((r for r in results if r["name"] in FLAGS.table_anchors),
+                     key=lambda r: FLAGS.table_anchors.index(r["name"]))
+    anchors.append(reference.BLS2017_KODAK)
+    rows = [row for r in learned for row in plot.point_table(r, anchors)]
+    extra = {}
+    for row in rows:
+        info = shipped.get(row["setting"], {})
+        size = sum(os.path.getsize(os.path.join(d, f))
+                   for d, _, files in os.walk(info["path"]) for f in files
+                   ) if info else 0
+        extra[row["setting"]] = {
+            "λ": f"{info.get('lmbda', float('nan')):g}",
+            "D": info.get("distortion", ""),
+            "filters": info.get("num_filters", ""),
+            "steps": f"{zoo.training_totals(info)['steps']:,}" if info else "",
+            "size": f"{size / 1e6:.1f} MB"}
+    with open(os.path.join(FLAGS.results_dir, "models.json"), "w") as f:
+        json.dump([dict(r, **extra[r["setting"]]) for r in rows], f, indent=1)
+    names = [a["name"] for a in anchors]
+    table = plot.markdown_point_table(
+        rows, names, extra, ("λ", "D", "filters", "steps", "size"))
+    with open(os.path.join(FLAGS.results_dir, "models.md"), "w") as f:
+        f.write(table + "\n")
+    print(table)
 
 
 def _visual_comparison():
