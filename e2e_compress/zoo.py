@@ -3,7 +3,9 @@
 Shipped models are SavedModel directories under `checkpoints/` at the root of
 the repository (or under `$E2E_COMPRESS_MODELS`, if set). Each holds
 `assets/model_info.json`. Names say what was optimised and the quality step,
-low to high rate: `bls2017-mse-q1` ... `bls2017-mse-q8`.
+low to high rate: `bls2017-mse-q1` ... `bls2017-mse-q8` (optimised for MSE) and
+`bls2017-msssim-q1` ... `-q8` (for MS-SSIM); `qN` is the lambda step below,
+and the gaps in a family are models not trained yet.
 """
 
 import os
@@ -16,6 +18,11 @@ DEFAULT_MODEL = "bls2017-mse-q4"
 # The same values CompressAI uses for its 8 qualities, on the same scale.
 MSE_LMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
               5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18}
+# lmbda per quality step for MS-SSIM models (`bls2017-msssim-qN`): loss =
+# bpp + lmbda * (1 - MS-SSIM), MS-SSIM on RGB in [0, 1], so lmbda is in bits
+# per pixel per unit of (1 - MS-SSIM). CompressAI's values, same scale.
+MSSSIM_LMBDAS = {1: 2.40, 2: 4.58, 3: 8.73, 4: 16.64,
+                 5: 31.73, 6: 60.50, 7: 115.37, 8: 220.0}
 
 
 class ModelNotFoundError(LookupError):
@@ -43,6 +50,30 @@ def list_models() -> dict[str, dict]:
             except (FileNotFoundError, ValueError):
                 continue
     return found
+
+
+def training_totals(info: dict) -> dict:
+    """Steps and hours of a model's training, its warm-start ancestors included.
+
+    Args:
+      info: a model's metadata (`export.read_model_info`); its `init_from`
+        entries chain back to the model trained from scratch.
+
+    Returns:
+      `{"steps", "cpu_hours", "wall_hours", "generations"}`, summed over the
+      chain (`generations` counts the runs).
+    """
+    totals = {"steps": 0, "cpu_hours": 0.0, "wall_hours": 0.0, "generations": 0}
+    node = info
+    while node:
+        totals["steps"] += int(node.get("steps") or 0)
+        totals["cpu_hours"] += float(node.get("cpu_hours") or 0.0)
+        totals["wall_hours"] += float(node.get("wall_hours") or 0.0)
+        totals["generations"] += 1
+        node = node.get("init_from")
+    totals["cpu_hours"] = round(totals["cpu_hours"], 3)
+    totals["wall_hours"] = round(totals["wall_hours"], 3)
+    return totals
 
 
 def resolve(name_or_path: str | None) -> str:

@@ -216,19 +216,20 @@ def models_main(argv):
     if not shipped:
         print(f"no models in {zoo.models_dir()}")
         return 1
-    print(f"{'name':<18s} {'lmbda':>7s} {'filters':>7s} {'steps':>7s}"
-          f" {'MB':>5s}  Kodak: bpp / PSNR / MS-SSIM")
+    print(f"{'name':<19s} {'D':<7s} {'lmbda':>7s} {'filters':>7s} {'steps':>7s}"
+          f" {'CPU h':>6s} {'MB':>5s}  Kodak: bpp / PSNR-RGB / MS-SSIM-RGB")
     for name, info in shipped.items():
         record_path = os.path.join(info["path"], "record.json")
-        kodak, steps = {}, info["steps"]
-        if os.path.exists(record_path):  # the record counts warm-start parents
+        kodak = {}
+        if os.path.exists(record_path):
             with open(record_path) as f:
-                record = json.load(f)
-            kodak, steps = record.get("kodak", {}), record.get("total_steps", steps)
+                kodak = json.load(f).get("kodak", {})
         measured = (f"{kodak['bpp']:.3f} / {kodak['psnr-rgb']:.2f} dB /"
                     f" {kodak['ms-ssim-rgb']:.4f}" if kodak else "not measured")
         size = sum(os.path.getsize(os.path.join(d, f))
                    for d, _, fs in os.walk(info["path"]) for f in fs) / 1e6
-        print(f"{name:<18s} {info['lmbda']:7.4f} {info['num_filters']:7d}"
-              f" {steps:7d} {size:5.1f}  {measured}")
+        totals = zoo.training_totals(info)  # warm-start parents included
+        print(f"{name:<19s} {info['distortion']:<7s} {info['lmbda']:7.4g}"
+              f" {info['num_filters']:7d} {totals['steps']:7d}"
+              f" {totals['cpu_hours']:6.2f} {size:5.1f}  {measured}")
     return 0
