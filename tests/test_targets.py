@@ -87,3 +87,13 @@ def test_cli_compresses_to_a_target(tiny_model_dir, tmp_path, monkeypatch):
                      "--target_psnr=30", str(src), str(tmp_path / "x.e2ec"),
                      env=env)
     assert result.returncode == 1 and "not both" in result.stderr
+
+
+def test_training_totals_add_up_the_warm_start_chain():
+    base = {"steps": 1500, "cpu_hours": 0.5, "wall_hours": 0.25, "init_from": None}
+    middle = {"steps": 14500, "cpu_hours": 3.5, "wall_hours": 2.5, "init_from": base}
+    info = {"steps": 750, "cpu_hours": 0.25, "wall_hours": 0.125,
+            "init_from": {"path": "/some/train_dir", **middle}}
+    assert zoo.training_totals(info) == {
+        "steps": 16750, "cpu_hours": 4.25, "wall_hours": 2.875, "generations": 3}
+    assert zoo.training_totals({"steps": 10})["generations"] == 1
