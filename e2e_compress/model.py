@@ -35,7 +35,9 @@ class BLS2017Model(tf.keras.Model):
         self.prior = rate.make_prior(config.num_filters)
         # Create the variables with one small eager call; Keras' symbolic
         # `build` cannot lift tfc's kernel initial values out of its graph.
-        self(tf.zeros((1, 16, 16, 3)), training=False)
+        # MS-SSIM's five scales need 161 px or more (176: a multiple of 16).
+        side = 176 if config.distortion == "ms-ssim" else 16
+        self(tf.zeros((1, side, side, 3)), training=False)
         # Optional separate optimizer for the prior's parameters (see train.py).
         self.prior_optimizer = None
         self._metric_names = ("loss", "bpp", "mse", "psnr", "ms_ssim")

@@ -146,3 +146,15 @@ def test_a_run_resumes_with_another_schedule_but_not_another_optimizer_set(
     with pytest.raises(ValueError, match="prior_lr_factor=1"):
         train.train(configs.TINY_MODEL,
                     _config(folder, 3, prior_lr_factor=1.0), run, verbose=0)
+
+
+def test_ms_ssim_model_trains_a_step(tmp_path):
+    write_images(str(tmp_path / "img"), count=2, height=176, width=176)
+    model_config = configs.ModelConfig(num_filters=8, lmbda=10.0,
+                                       distortion="ms-ssim")
+    config = configs.TrainConfig(train_glob=str(tmp_path / "img" / "*.png"),
+                                 patch_size=176, validation_patch_size=176,
+                                 batch_size=1, steps=1, checkpoint_every=1)
+    train.train(model_config, config, str(tmp_path / "run"), verbose=0)
+    metrics = train.read_record(str(tmp_path / "run"))["last_metrics"]
+    assert 0 < metrics["ms_ssim"] <= 1 and np.isfinite(metrics["loss"])
