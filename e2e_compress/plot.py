@@ -88,9 +88,12 @@ def bd_rate_table(results: list[dict], anchors: list[dict],
 def markdown_bd_table(rows: list[dict]) -> str:
     lines = ["| codec | anchor | BD-rate PSNR-RGB | BD-rate MS-SSIM dB |",
              "| --- | --- | ---: | ---: |"]
+    def pct(v):  # a one-point curve has no BD-rate
+        return "–" if not np.isfinite(v) else f"{v:+.1f} %"
+
     for r in rows:
-        lines.append(f"| {r['codec']} | {r['anchor']} | {r['psnr-rgb']:+.1f} % |"
-                     f" {r['ms-ssim-rgb-db']:+.1f} % |")
+        lines.append(f"| {r['codec']} | {r['anchor']} | {pct(r['psnr-rgb'])} |"
+                     f" {pct(r['ms-ssim-rgb-db'])} |")
     return "\n".join(lines)
 
 
