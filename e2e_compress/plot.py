@@ -85,15 +85,17 @@ def bd_rate_table(results: list[dict], anchors: list[dict],
     return rows
 
 
+def _percent(value: float) -> str:
+    """A signed percentage, or a dash where it is undefined (NaN)."""
+    return "–" if not np.isfinite(value) else f"{value:+.1f} %"
+
+
 def markdown_bd_table(rows: list[dict]) -> str:
     lines = ["| codec | anchor | BD-rate PSNR-RGB | BD-rate MS-SSIM dB |",
              "| --- | --- | ---: | ---: |"]
-    def pct(v):  # a one-point curve has no BD-rate
-        return "–" if not np.isfinite(v) else f"{v:+.1f} %"
-
     for r in rows:
-        lines.append(f"| {r['codec']} | {r['anchor']} | {pct(r['psnr-rgb'])} |"
-                     f" {pct(r['ms-ssim-rgb-db'])} |")
+        lines.append(f"| {r['codec']} | {r['anchor']} | {_percent(r['psnr-rgb'])} |"
+                     f" {_percent(r['ms-ssim-rgb-db'])} |")
     return "\n".join(lines)
 
 
@@ -137,9 +139,6 @@ def markdown_point_table(rows: list[dict], anchor_names: list[str],
       extra: setting -> {column: text}, e.g. a model's lambda and size.
       extra_columns: the column names of `extra` to show, in order.
     """
-    def pct(v):
-        return "–" if not np.isfinite(v) else f"{v:+.1f} %"
-
     head = (["model", *extra_columns, "bpp", "PSNR RGB", "MS-SSIM RGB"]
             + [f"rate vs {a} at equal PSNR" for a in anchor_names]
             + [f"rate vs {a} at equal MS-SSIM" for a in anchor_names])
@@ -153,8 +152,8 @@ def markdown_point_table(rows: list[dict], anchor_names: list[str],
                   extra_columns]
         cells += [f"{row['bpp']:.3f}", f"{row['psnr-rgb']:.2f} dB",
                   f"{row['ms-ssim-rgb']:.4f}"]
-        cells += [pct(row["rate"][a]["psnr-rgb"]) for a in anchor_names]
-        cells += [pct(row["rate"][a]["ms-ssim-rgb-db"]) for a in anchor_names]
+        cells += [_percent(row["rate"][a]["psnr-rgb"]) for a in anchor_names]
+        cells += [_percent(row["rate"][a]["ms-ssim-rgb-db"]) for a in anchor_names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
