@@ -257,8 +257,15 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     record.setdefault("segments", [])
     record.update(config=config_dict, data=counts, data_note=data_note)
     if step < train_config.steps:
-        record["segments"].append(dict(start_step=step, started=time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+        # Each segment keeps its own schedule: a resume may change it.
+        record["segments"].append(dict(
+            start_step=step, end_step=train_config.steps,
+            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            learning_rate=train_config.learning_rate,
+            decay_at_step=int(train_config.lr_decay_at * train_config.steps),
+            lr_decay_factor=train_config.lr_decay_factor,
+            patch_size=train_config.patch_size,
+            batch_size=train_config.batch_size))
         # Mix the start step into the data seed so a resumed run sees new crops.
         global_batch = train_config.batch_size * replicas
         train_ds = data.make_patch_dataset(
@@ -325,6 +332,7 @@ def _export_info(record: dict, train_config: TrainConfig, counts: dict,
         lr_decay_at=train_config.lr_decay_at,
         lr_decay_factor=train_config.lr_decay_factor,
         init_from=record.get("init_from"),
+        segments=record.get("segments", []),
         training_data=dict(glob=train_config.train_glob, **counts, note=data_note),
     )
 

@@ -32,7 +32,7 @@ def _summary_tags(folder):
     return tags
 
 
-def test_two_step_run_trains_and_records(tmp_path):
+def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
     write_images(str(tmp_path / "img"))
     config = _config(str(tmp_path / "img"), 2, image_every=1,
                      validation_patch_size=48)
@@ -46,17 +46,13 @@ def test_two_step_run_trains_and_records(tmp_path):
     assert {"crop/original", "crop/reconstruction", "crop/psnr"} <= _summary_tags(
         logs / "images")
 
-
-def test_export_latest_writes_the_runs_last_checkpoint(tmp_path):
-    write_images(str(tmp_path / "img"))
-    model = train.train(configs.TINY_MODEL, _config(str(tmp_path / "img"), 2),
-                        str(tmp_path / "run"), verbose=0)
     info = train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
     assert info["steps"] == 2 and info["lmbda"] == configs.TINY_MODEL.lmbda
     module = export.CompressionModule(model.analysis_transform,
                                       model.synthesis_transform, model.prior)
     assert info["model_id"] == export.fingerprint(module)
     assert info["training_data"]["used"] > 0
+    assert [(s["start_step"], s["end_step"]) for s in info["segments"]] == [(0, 2)]
     with pytest.raises(FileExistsError):
         train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
     with pytest.raises(FileNotFoundError, match="not a training directory"):
@@ -120,6 +116,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     record = json.loads(record_path.read_text())
     assert record["steps"] == target
     assert record["segments"][-1]["start_step"] >= killed_at - 1
+    # Each segment records its own schedule.
+    assert record["segments"][0]["decay_at_step"] == 100000
+    assert record["segments"][-1]["decay_at_step"] == int(0.5 * target)
     # The prior's own optimizer cannot vanish on resume: a clear refusal.
     result = subprocess.run(args + [f"--steps={target + 1}", "--prior_lr_factor=1"],
                             capture_output=True, text=True, timeout=300)
