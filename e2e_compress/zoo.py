@@ -3,7 +3,7 @@
 Shipped models are SavedModel directories under `checkpoints/` at the root of
 the repository (or under `$E2E_COMPRESS_MODELS`, if set). Each holds
 `assets/model_info.json`. Names say what was optimised and the quality step,
-low to high rate: `bls2017-mse-q1` ... `bls2017-mse-q8` (optimised for MSE) and
+low to high rate: `bls2017-mse-q0` ... `bls2017-mse-q8` (optimised for MSE) and
 `bls2017-msssim-q1` ... `-q8` (for MS-SSIM); `qN` is the lambda step below,
 and the gaps in a family are models not trained yet.
 """
@@ -15,8 +15,9 @@ from e2e_compress import export
 DEFAULT_MODEL = "bls2017-mse-q4"
 
 # lmbda per quality step for MSE models (loss = bpp + lmbda * MSE on 0-255).
-# The same values CompressAI uses for its 8 qualities, on the same scale.
-MSE_LMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
+# Steps 1-8 are the values CompressAI uses for its 8 qualities, on the same
+# scale; step 0 (half of step 1) reaches down to ~0.12 bpp.
+MSE_LMBDAS = {0: 0.0009, 1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
               5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18}
 # lmbda per quality step for MS-SSIM models (`bls2017-msssim-qN`): loss =
 # bpp + lmbda * (1 - MS-SSIM), MS-SSIM on RGB in [0, 1], so lmbda is in bits
@@ -27,6 +28,23 @@ MSSSIM_LMBDAS = {1: 2.40, 2: 4.58, 3: 8.73, 4: 16.64,
 
 class ModelNotFoundError(LookupError):
     """No shipped or given model matches the name, path or id."""
+
+
+def size_bytes(path: str) -> int:
+    """Bytes on disk of a model directory (all its files)."""
+    return sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(path) for f in files)
+
+
+def lmbda_of_name(name: str) -> tuple[str, float] | None:
+    """(distortion, lmbda) a shipped name promises, e.g. `bls2017-mse-q4` ->
+    `("mse", 0.013)`; None for a name outside the scheme."""
+    for prefix, distortion, table in (("bls2017-mse-q", "mse", MSE_LMBDAS),
+                                      ("bls2017-msssim-q", "ms-ssim", MSSSIM_LMBDAS)):
+        step = name[len(prefix):]
+        if name.startswith(prefix) and step.isdigit() and int(step) in table:
+            return distortion, table[int(step)]
+    return None
 
 
 def models_dir() -> str:

@@ -97,3 +97,14 @@ def test_training_totals_add_up_the_warm_start_chain():
     assert zoo.training_totals(info) == {
         "steps": 16750, "cpu_hours": 4.25, "wall_hours": 2.875, "generations": 3}
     assert zoo.training_totals({"steps": 10})["generations"] == 1
+
+
+def test_shipped_models_carry_the_lambda_their_names_promise():
+    shipped = zoo.list_models()
+    assert zoo.DEFAULT_MODEL in shipped
+    for name, info in shipped.items():
+        promised = zoo.lmbda_of_name(name)
+        assert promised is not None, f"{name} is outside the naming scheme"
+        assert (info["distortion"], info["lmbda"]) == pytest.approx(promised), name
+    assert zoo.lmbda_of_name("bls2017-mse-q9") is None
+    assert zoo.lmbda_of_name("bls2017-msssim-q3") == ("ms-ssim", 8.73)

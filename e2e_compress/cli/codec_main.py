@@ -226,8 +226,7 @@ def models_main(argv):
                 kodak = json.load(f).get("kodak", {})
         measured = (f"{kodak['bpp']:.3f} / {kodak['psnr-rgb']:.2f} dB /"
                     f" {kodak['ms-ssim-rgb']:.4f}" if kodak else "not measured")
-        size = sum(os.path.getsize(os.path.join(d, f))
-                   for d, _, fs in os.walk(info["path"]) for f in fs) / 1e6
+        size = zoo.size_bytes(info["path"]) / 1e6
         totals = zoo.training_totals(info)  # warm-start parents included
         print(f"{name:<19s} {info['distortion']:<7s} {info['lmbda']:7.4g}"
               f" {info['num_filters']:7d} {totals['steps']:7d}"

@@ -63,9 +63,7 @@ def _model_table(paths):
     extra = {}
     for row in rows:
         info = shipped.get(row["setting"], {})
-        size = sum(os.path.getsize(os.path.join(d, f))
-                   for d, _, files in os.walk(info["path"]) for f in files
-                   ) if info else 0
+        size = zoo.size_bytes(info["path"]) if info else 0
         extra[row["setting"]] = {
             "λ": f"{info.get('lmbda', float('nan')):g}",
             "D": info.get("distortion", ""),
