@@ -117,15 +117,16 @@ def decompress(data: bytes, model: str | LoadedModel | None = None,
     try:
         # Range decoding first, under a deadline (see DecodeTimeout).
         latents = _decode_latents(loaded.module, strings, latent_shape, num_symbols)
-        if tiling.needs_tiling(packed.height, packed.width):
-            return tiling.synthesise(loaded.module, latents.numpy(),
-                                     packed.height, packed.width)
-        image = loaded.module.decompress(strings, image_shape, latent_shape)
+        if latents is None:  # exported before 0.2: one graph does it all
+            return loaded.module.decompress(
+                strings, image_shape, latent_shape).numpy()
+        # A small image is a single tile: the same synthesis, decoded once.
+        return tiling.synthesise(loaded.module, latents.numpy(),
+                                 packed.height, packed.width)
     except tf.errors.OpError as e:
         # The checksum passed, so this is a payload the encoder did not write.
         raise container.FormatError(
             f"payload does not decode: {e.message.splitlines()[0]}") from None
-    return image.numpy()
 
 
 class DecodeTimeout(container.FormatError):

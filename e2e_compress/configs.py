@@ -106,6 +106,12 @@ class TrainConfig:
         if not 0 < self.lr_decay_at <= 1:
             raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
 
+    @property
+    def decay_step(self) -> int:
+        """The optimizer step at which the learning rate drops (== `steps`
+        when `lr_decay_at` is 1, i.e. no decay)."""
+        return int(self.lr_decay_at * self.steps)
+
 
 # Sizes for tests: small enough that a train step takes well under a second.
 TINY_MODEL = ModelConfig(num_filters=8, lmbda=0.01)

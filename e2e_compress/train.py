@@ -39,7 +39,7 @@ def learning_rate_schedule(config: TrainConfig, factor: float = 1.0):
     then checkpoints the same variables either way, so a run may be resumed
     with another schedule (more steps, a later decay)."""
     rate = factor * config.learning_rate
-    boundary = int(config.lr_decay_at * config.steps)
+    boundary = config.decay_step
     low = rate if boundary >= config.steps else rate / config.lr_decay_factor
     return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [boundary], [rate, low])
@@ -262,7 +262,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
             start_step=step, end_step=train_config.steps,
             started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             learning_rate=train_config.learning_rate,
-            decay_at_step=int(train_config.lr_decay_at * train_config.steps),
+            decay_at_step=train_config.decay_step,
             lr_decay_factor=train_config.lr_decay_factor,
             patch_size=train_config.patch_size,
             batch_size=train_config.batch_size))

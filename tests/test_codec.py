@@ -57,6 +57,10 @@ def test_compress_decompress_keeps_shape_and_latent_size(tiny_model_dir, height,
     data = codec.compress(model, image)
     out = codec.decompress(data, model)
     assert out.shape == (height, width, 3) and out.dtype == np.uint8
+    # The library decodes the latents once and synthesises them as one tile;
+    # a plain TF program calls the SavedModel's `decompress`: same pixels.
+    graph = model.module.decompress(strings, image_shape, latent_shape).numpy()
+    np.testing.assert_array_equal(out, graph)
 
 
 def test_model_metadata_is_stored(tiny_model_dir):
