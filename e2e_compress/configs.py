@@ -62,7 +62,9 @@ class TrainConfig:
         per step, so at a shared rate the bits fall only ~0.04 bpp per 100
         steps early in training; 1.0 means one shared optimizer.
       init_from: optional path of an exported model or training directory to
-        warm-start the weights from (for example a neighbouring lmbda).
+        warm-start the weights from (for example a neighbouring lmbda). An
+        exported model with fewer filters is widened, computing the same
+        function at the start (see `widen.py`).
       seed: seed of weights initialisation and data order.
       shuffle_buffer: crops held in the shuffle buffer.
       image_every: steps between TensorBoard images of a fixed crop (the

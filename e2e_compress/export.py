@@ -26,6 +26,7 @@ large image and code the latents in one piece (see `tiling.py`):
   integer-valued.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,7 +38,8 @@ import tensorflow as tf
 from keras.src.saving.legacy.saved_model import utils as keras_saved_model_utils
 
 import e2e_compress
-from e2e_compress import layers, rate
+from e2e_compress import layers, rate, widen
+from e2e_compress.model import BLS2017Model
 
 MODEL_INFO = "model_info.json"
 
@@ -227,6 +229,8 @@ def restore_weights(model, path: str) -> None:
 
     Used to warm-start training from a neighbouring lmbda. `path` is an
     exported SavedModel directory or a training directory with checkpoints.
+    An exported model with fewer filters is widened to `model`'s width,
+    computing the same function (see `widen.py`).
     """
     ckpt = tf.train.Checkpoint(
         analysis_transform=model.analysis_transform,
@@ -234,10 +238,14 @@ def restore_weights(model, path: str) -> None:
         prior=model.prior)
     if os.path.isdir(os.path.join(path, "variables")):
         info = read_model_info(path)
+        if info["num_filters"] < model.config.num_filters:
+            _widen_from(model, path, info["num_filters"])
+            return
         if info["num_filters"] != model.config.num_filters:
             raise ValueError(
                 f"cannot warm-start a {model.config.num_filters}-filter model from"
-                f" {path}, which has {info['num_filters']} filters")
+                f" {path}, which has {info['num_filters']} filters (a model can"
+                f" start from a narrower one, not from a wider one)")
         source = os.path.join(path, "variables", "variables")
         ckpt.read(source).assert_existing_objects_matched().expect_partial()
         return
@@ -246,3 +254,10 @@ def restore_weights(model, path: str) -> None:
         raise FileNotFoundError(
             f"{path} is neither an exported model nor a training directory")
     tf.train.Checkpoint(model=ckpt).read(latest).expect_partial()
+
+
+def _widen_from(model, path: str, num_filters: int) -> None:
+    """Restores the narrower exported model at `path`, then widens it."""
+    narrow = BLS2017Model(dataclasses.replace(model.config, num_filters=num_filters))
+    restore_weights(narrow, path)
+    widen.widen(model, narrow)

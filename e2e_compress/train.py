@@ -132,13 +132,15 @@ def _parent_summary(path: str) -> dict:
     summary = {"path": path}
     if os.path.isdir(os.path.join(path, "variables")):
         info = export.read_model_info(path)
-        keys = ("model_id", "lmbda", "steps", "cpu_hours", "wall_hours", "init_from")
+        keys = ("model_id", "lmbda", "num_filters", "steps", "cpu_hours",
+                "wall_hours", "init_from")
         summary.update({k: info.get(k) for k in keys})
     else:
         parent = read_record(path)
         summary.update(
-            steps=parent.get("steps"), lmbda=parent.get("config", {}).get(
-                "model", {}).get("lmbda"),
+            steps=parent.get("steps"),
+            lmbda=parent.get("config", {}).get("model", {}).get("lmbda"),
+            num_filters=parent.get("config", {}).get("model", {}).get("num_filters"),
             cpu_hours=round(parent.get("cpu_seconds", 0.0) / 3600, 3),
             wall_hours=round(parent.get("wall_seconds", 0.0) / 3600, 3),
             init_from=parent.get("init_from"))

@@ -68,9 +68,39 @@ def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_
                                       model.synthesis_transform, model.prior)
     assert export.fingerprint(module) == export.read_model_info(
         tiny_model_dir)["model_id"]
-    wider = BLS2017Model(configs.ModelConfig(num_filters=16))
-    with pytest.raises(ValueError, match="16-filter"):
-        export.restore_weights(wider, tiny_model_dir)
+    narrower = BLS2017Model(configs.ModelConfig(num_filters=4))
+    with pytest.raises(ValueError, match="4-filter"):
+        export.restore_weights(narrower, tiny_model_dir)
+
+
+def test_a_wider_model_warm_started_from_a_narrow_one_computes_the_same(
+        tiny_model_dir):
+    import tensorflow as tf
+
+    from e2e_compress.model import BLS2017Model
+    from tests.conftest import smooth_image
+
+    narrow = BLS2017Model(configs.ModelConfig(num_filters=8))
+    export.restore_weights(narrow, tiny_model_dir)
+    wide = BLS2017Model(configs.ModelConfig(num_filters=16))
+    export.restore_weights(wide, tiny_model_dir)
+    x = tf.constant(smooth_image(64, 48)[None], tf.float32)
+    y_narrow, y_wide = narrow.analysis_transform(x), wide.analysis_transform(x)
+    assert y_wide.shape[-1] == 16
+    np.testing.assert_allclose(y_wide[..., :8], y_narrow, rtol=1e-4, atol=1e-3)
+    # New latent channels start small and do not reach the old outputs.
+    assert np.abs(y_wide[..., 8:]).mean() < 0.5 * np.abs(y_narrow).mean()
+    y_hat = tf.round(y_wide)
+    np.testing.assert_allclose(wide.synthesis_transform(y_hat),
+                               narrow.synthesis_transform(y_hat[..., :8]),
+                               rtol=1e-4, atol=1e-2)
+    # The new channels still learn: their outgoing weights get gradients.
+    with tf.GradientTape() as tape:
+        loss, _, _, _ = wide(x, training=True)
+    kernel = wide.synthesis_transform.layers[0].kernel_parameter.real
+    grad = tape.gradient(loss, kernel).numpy()
+    assert np.abs(grad[8:, :8]).max() > 0
+    assert not np.any(kernel.numpy()[8:, :8])
 
 
 def test_small_and_unreadable_images_are_skipped_and_counted(tmp_path):

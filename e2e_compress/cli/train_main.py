@@ -34,7 +34,8 @@ flags.DEFINE_integer("checkpoint_every", 500,
                      "Steps between checkpoints (= Keras epoch length).")
 flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
 flags.DEFINE_string("init_from", None,
-                    "Exported model or training dir to warm-start weights from.")
+                    "Exported model or training dir to warm-start weights from"
+                    " (a model with fewer filters is widened).")
 flags.DEFINE_string("train_dir", None,
                     "Directory of checkpoints, TensorBoard logs and the record.")
 flags.DEFINE_string("export_to", None, "Export the trained model here.")
