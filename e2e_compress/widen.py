@@ -17,18 +17,27 @@ here from a narrower one, computing the same function (Net2Net-style):
 - weights from old channels into new ones keep their random initialisation,
   so the new channels carry new features and their outgoing weights (zero)
   receive gradients from the first step;
-- the new latent channels start at a tenth of their initial scale, so they
-  add few bits until training makes them worth their rate.
+- the new latent channels start at a tenth of their initial scale, and
+  their prior densities are the narrow model's most peaked one (highest
+  probability of a zero), narrowed `NEW_PRIOR_NARROWING` times more, so that
+  a zero costs almost nothing. A fresh prior charges ~5 bits for every new
+  latent: `bls2017-mse-q8` widened to 192 filters with fresh priors for the
+  new channels spent +1.1 bpp over its first 250 training steps and was
+  still +0.6 bpp over the 128-filter model on validation after 500. With
+  the peaked priors, the widened q8 codes kodim23 at 0.9908 bpp against
+  0.9904, at the same MSE.
 
 Before any training step the wide model reconstructs the narrow model's
-images exactly; its rate grows only by the new channels' bits.
+images exactly, at nearly the same rate.
 """
 
 import numpy as np
+import tensorflow as tf
 
 # The analysis transform's last layer writes the latents.
 _LATENT_LAYER = "conv_2/"
 NEW_LATENT_SCALE = 0.1
+NEW_PRIOR_NARROWING = 10.0
 
 
 def widen(wide, narrow) -> None:
@@ -42,6 +51,8 @@ def widen(wide, narrow) -> None:
       ValueError: the models do not have the same layers, or `wide` is
         narrower than `narrow` somewhere.
     """
+    old_channels = narrow.prior.batch_shape.num_elements()
+    peaked = int(np.argmax(narrow.prior.prob(tf.zeros([old_channels])).numpy()))
     for part in ("analysis_transform", "synthesis_transform", "prior"):
         new_vars = getattr(wide, part).variables
         old_vars = getattr(narrow, part).variables
@@ -51,7 +62,10 @@ def widen(wide, narrow) -> None:
                 f"{part}: the models' variables differ: "
                 f"{[v.name for v in old_vars]} vs {[v.name for v in new_vars]}")
         for name, new, old in zip(names, new_vars, old_vars):
-            new.assign(_widened(name, new.numpy(), old.numpy()))
+            value = _widened(name, new.numpy(), old.numpy())
+            if part == "prior":
+                value = _peaked_prior(name, value, old_channels, peaked)
+            new.assign(value)
 
 
 def _local_name(name: str) -> str:
@@ -73,4 +87,17 @@ def _widened(name: str, fresh: np.ndarray, old: np.ndarray) -> np.ndarray:
         value[old_in:, :old_out] = 0.0
         if name.startswith(_LATENT_LAYER):
             value[:, old_out:] *= NEW_LATENT_SCALE
+    return value
+
+
+def _peaked_prior(name: str, value: np.ndarray, old_channels: int,
+                  peaked: int) -> np.ndarray:
+    """New channels' rows [C, ...] of a `tfc.DeepFactorized` variable: the
+    `peaked` channel's, with the first layer's (softplus-positive) weights
+    scaled up so that the density is `NEW_PRIOR_NARROWING` times narrower."""
+    row = value[peaked].copy()
+    if name.endswith("/matrix_0"):
+        weights = np.logaddexp(0.0, row) * NEW_PRIOR_NARROWING  # softplus
+        row = weights + np.log(-np.expm1(-weights))  # its inverse
+    value[old_channels:] = row
     return value

@@ -94,6 +94,14 @@ def test_a_wider_model_warm_started_from_a_narrow_one_computes_the_same(
     np.testing.assert_allclose(wide.synthesis_transform(y_hat),
                                narrow.synthesis_transform(y_hat[..., :8]),
                                rtol=1e-4, atol=1e-2)
+    # Their priors are the most peaked old one, narrowed: a zero costs less
+    # than in any old channel (this barely trained prior is still broad).
+    p_zero = wide.prior.prob(tf.zeros([16])).numpy()
+    assert p_zero[8:].min() > min(0.9, 5 * p_zero[:8].max())
+    _, bpp_narrow, mse_narrow, _ = narrow(x, training=False)
+    _, bpp_wide, mse_wide, _ = wide(x, training=False)
+    np.testing.assert_allclose(mse_wide, mse_narrow, rtol=1e-4)
+    assert bpp_wide >= bpp_narrow
     # The new channels still learn: their outgoing weights get gradients.
     with tf.GradientTape() as tape:
         loss, _, _, _ = wide(x, training=True)
