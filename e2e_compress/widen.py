@@ -28,7 +28,8 @@ here from a narrower one, computing the same function (Net2Net-style):
   0.9904, at the same MSE.
 
 Before any training step the wide model reconstructs the narrow model's
-images exactly, at nearly the same rate.
+images exactly; its rate is nearly the same when the narrow prior has
+peaked channels (a trained one), and higher when it has none.
 """
 
 import numpy as np
