@@ -1,8 +1,10 @@
 """Export of a trained model as a slim SavedModel.
 
-The SavedModel holds only what inference needs: the two transforms, the prior
-(so that a model can warm-start another), the entropy model with its range
-coding tables, a `model_info.json` asset, and two `tf.function`s:
+The SavedModel holds only what inference needs: the two transforms with their
+kernels in the spatial domain (training's Fourier parameterisation holds a
+sixth more numbers, see `layers.py`), the prior (so that a model can
+warm-start another), the entropy model with its range coding tables, a
+`model_info.json` asset, and two `tf.function`s:
 
 - `compress(image)`: uint8 `[H, W, 3]`, H, W >= 1 ->
   `(strings, image_shape, latent_shape)`: string `[1]` (the range-coded
@@ -42,6 +44,9 @@ from e2e_compress import layers, rate, widen
 from e2e_compress.model import BLS2017Model
 
 MODEL_INFO = "model_info.json"
+# `kernel_parameter` of the exported transforms; models exported before this
+# existed hold tfc's Fourier-domain "rdft" kernels.
+SPATIAL = "variable"
 
 
 class CompressionModule(tf.Module):
@@ -124,6 +129,27 @@ class CompressionModule(tf.Module):
         return tf.reduce_sum(bits)
 
 
+def _spatial_transforms(num_filters: int):
+    """Built analysis and synthesis transforms with spatial-domain kernels."""
+    analysis = layers.AnalysisTransform(num_filters, kernel_parameter=SPATIAL)
+    synthesis = layers.SynthesisTransform(num_filters, kernel_parameter=SPATIAL)
+    analysis(tf.zeros((1, layers.TOTAL_STRIDE, layers.TOTAL_STRIDE, 3)))
+    synthesis(tf.zeros((1, 1, 1, num_filters)))
+    return analysis, synthesis
+
+
+def inference_module(model) -> CompressionModule:
+    """The `CompressionModule` that `export_model` saves for a `BLS2017Model`.
+
+    Its transforms are copies of the model's with spatial-domain kernels
+    (same outputs to float rounding); the prior is the model's own.
+    """
+    analysis, synthesis = _spatial_transforms(model.config.num_filters)
+    layers.copy_weights(model.analysis_transform, analysis)
+    layers.copy_weights(model.synthesis_transform, synthesis)
+    return CompressionModule(analysis, synthesis, model.prior)
+
+
 def fingerprint(module: tf.Module) -> str:
     """A 16-hex-digit id of a model's weights (sha256 over all variables).
 
@@ -158,11 +184,11 @@ def export_model(model, path: str, info: dict, overwrite: bool = False) -> dict:
     """
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite to replace it")
-    module = CompressionModule(
-        model.analysis_transform, model.synthesis_transform, model.prior)
+    module = inference_module(model)
     info = dict(info)
     info.update(
         model_id=fingerprint(module),
+        kernel_parameter=SPATIAL,
         num_filters=model.config.num_filters,
         lmbda=model.config.lmbda,
         distortion=model.config.distortion,
@@ -247,7 +273,16 @@ def restore_weights(model, path: str) -> None:
                 f" {path}, which has {info['num_filters']} filters (a model can"
                 f" start from a narrower one, not from a wider one)")
         source = os.path.join(path, "variables", "variables")
-        ckpt.read(source).assert_existing_objects_matched().expect_partial()
+        if info.get("kernel_parameter", "rdft") != SPATIAL:
+            ckpt.read(source).assert_existing_objects_matched().expect_partial()
+            return
+        analysis, synthesis = _spatial_transforms(model.config.num_filters)
+        tf.train.Checkpoint(
+            analysis_transform=analysis, synthesis_transform=synthesis,
+            prior=model.prior).read(source).assert_existing_objects_matched(
+            ).expect_partial()
+        layers.copy_weights(analysis, model.analysis_transform)
+        layers.copy_weights(synthesis, model.synthesis_transform)
         return
     latest = tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
     if latest is None:

@@ -19,6 +19,12 @@ transforms, which on CPU costs more than the convolution itself (0.18 s of a
 transform is linear, so `MatmulRDFTParameter` applies it as one small matrix
 product instead: the same variables, the same kernels (to float rounding) and
 checkpoints interchangeable with tfc's `RDFTParameter`.
+
+The Fourier parameterisation only helps the optimiser. An exported model
+holds each kernel in the spatial domain (`kernel_parameter="variable"`): the
+same kernel in 25 numbers for 5x5 instead of 30 (81 instead of 90 for 9x9), a
+sixth smaller on disk, and nothing to transform at inference.
+`copy_weights` moves trained weights between the two parameterisations.
 """
 
 import numpy as np
@@ -98,10 +104,12 @@ class AnalysisTransform(tf.keras.Sequential):
     """g_a: image -> latents.
 
     Input float32 `[B, H, W, 3]` in `[0, 255]`; output float32
-    `[B, H/16, W/16, num_filters]`.
+    `[B, H/16, W/16, num_filters]`. `kernel_parameter`: "rdft" for training,
+    "variable" (spatial kernels) for inference.
     """
 
-    def __init__(self, num_filters: int, name: str = "analysis_transform"):
+    def __init__(self, num_filters: int, name: str = "analysis_transform",
+                 kernel_parameter: str = "rdft"):
         super().__init__(name=name)
         self.num_filters = num_filters
         # The model works on [0, 1]; scaling inside keeps the public range 0-255.
@@ -111,6 +119,7 @@ class AnalysisTransform(tf.keras.Sequential):
             self.add(SignalConv2D(
                 num_filters, (kernel, kernel), corr=True, strides_down=stride,
                 padding="same_zeros", use_bias=not last, name=f"conv_{i}",
+                kernel_parameter=kernel_parameter,
                 activation=None if last else _gdn(f"gdn_{i}")))
 
 
@@ -119,9 +128,11 @@ class SynthesisTransform(tf.keras.Sequential):
 
     Input float32 `[B, h, w, num_filters]`; output float32
     `[B, 16h, 16w, 3]`, approximately in `[0, 255]` (the caller clips).
+    `kernel_parameter` as for `AnalysisTransform`.
     """
 
-    def __init__(self, num_filters: int, name: str = "synthesis_transform"):
+    def __init__(self, num_filters: int, name: str = "synthesis_transform",
+                 kernel_parameter: str = "rdft"):
         super().__init__(name=name)
         self.num_filters = num_filters
         for i, (kernel, stride) in enumerate(reversed(STAGES)):
@@ -129,6 +140,41 @@ class SynthesisTransform(tf.keras.Sequential):
             self.add(SignalConv2D(
                 3 if last else num_filters, (kernel, kernel), corr=False,
                 strides_up=stride, padding="same_zeros", use_bias=True,
-                name=f"deconv_{i}",
+                name=f"deconv_{i}", kernel_parameter=kernel_parameter,
                 activation=None if last else _gdn(f"igdn_{i}", inverse=True)))
         self.add(tf.keras.layers.Rescaling(255.0, name="from_unit_range"))
+
+
+def copy_weights(source: tf.keras.Sequential, target: tf.keras.Sequential) -> None:
+    """Copies the weights of one built transform into another of the same shape.
+
+    Either may hold its kernels in the Fourier domain (`RDFTParameter`) or in
+    the spatial domain (`tf.Variable`): each kernel is converted, so the
+    target computes the same function to float rounding. GDN's reparameterised
+    beta and gamma are copied as they are.
+
+    Raises:
+      ValueError: if the two transforms differ in their layers or shapes.
+    """
+    if [type(s) for s in source.layers] != [type(t) for t in target.layers]:
+        raise ValueError(f"cannot copy {source.name} ({len(source.layers)} layers)"
+                         f" into {target.name} ({len(target.layers)} layers)")
+    for s, t in zip(source.layers, target.layers):
+        if not isinstance(s, tfc.SignalConv2D):
+            continue
+        kernel = s.kernel
+        if kernel.shape != t.kernel.shape:
+            raise ValueError(f"cannot copy {s.name}'s kernel {kernel.shape} into"
+                             f" {t.name}'s {t.kernel.shape}")
+        if isinstance(t.kernel_parameter, tfc.RDFTParameter):
+            fourier = tfc.RDFTParameter(kernel)
+            t.kernel_parameter.real.assign(fourier.real)
+            t.kernel_parameter.imag.assign(fourier.imag)
+        else:
+            t.kernel_parameter.assign(kernel)
+        if s.use_bias:
+            t.bias_parameter.assign(s.bias_parameter)
+        if isinstance(s.activation, tfc.GDN):
+            for name in ("beta_parameter", "gamma_parameter"):
+                getattr(t.activation, name).variable.assign(
+                    getattr(s.activation, name).variable)

@@ -48,9 +48,8 @@ def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
 
     info = train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
     assert info["steps"] == 2 and info["lmbda"] == configs.TINY_MODEL.lmbda
-    module = export.CompressionModule(model.analysis_transform,
-                                      model.synthesis_transform, model.prior)
-    assert info["model_id"] == export.fingerprint(module)
+    assert info["model_id"] == export.fingerprint(export.inference_module(model))
+    assert info["kernel_parameter"] == export.SPATIAL
     assert info["training_data"]["used"] > 0
     assert [(s["start_step"], s["end_step"]) for s in info["segments"]] == [(0, 2)]
     with pytest.raises(FileExistsError):
@@ -62,15 +61,57 @@ def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
 def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_path):
     from e2e_compress.model import BLS2017Model
 
+    import tensorflow as tf
+
+    from tests.conftest import smooth_image
+
     model = BLS2017Model(configs.ModelConfig(num_filters=8, lmbda=0.05))
+    before = model.analysis_transform(tf.zeros((1, 16, 16, 3))).numpy()
     export.restore_weights(model, tiny_model_dir)
-    module = export.CompressionModule(model.analysis_transform,
-                                      model.synthesis_transform, model.prior)
-    assert export.fingerprint(module) == export.read_model_info(
-        tiny_model_dir)["model_id"]
+    # The export holds spatial kernels; training gets them back as Fourier
+    # coefficients, computing what the exported model computes.
+    names = [n for n, _ in tf.train.list_variables(
+        os.path.join(tiny_model_dir, "variables", "variables"))]
+    assert not [n for n in names if "kernel_parameter/real" in n]
+    loaded = tf.saved_model.load(tiny_model_dir)
+    x = tf.constant(smooth_image(32, 48)[None], tf.float32)
+    y = loaded.analyse_tile(x)
+    assert not np.allclose(before, model.analysis_transform(tf.zeros((1, 16, 16, 3))))
+    np.testing.assert_allclose(model.analysis_transform(x), y, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.synthesis_transform(tf.round(y)),
+                               loaded.synthesise_tile(tf.round(y)),
+                               rtol=1e-4, atol=1e-3)
     narrower = BLS2017Model(configs.ModelConfig(num_filters=4))
     with pytest.raises(ValueError, match="4-filter"):
         export.restore_weights(narrower, tiny_model_dir)
+
+
+def test_a_model_exported_with_fourier_kernels_warm_starts_and_re_exports(tmp_path):
+    """Models exported before spatial kernels: the shipped bls2017-mse-q0."""
+    import tensorflow as tf
+
+    from e2e_compress.model import BLS2017Model
+    from tests.conftest import REPO, smooth_image
+
+    legacy = os.path.join(REPO, "checkpoints", "bls2017-mse-q0")
+    info = export.read_model_info(legacy)
+    assert "kernel_parameter" not in info
+    model = BLS2017Model(configs.ModelConfig(num_filters=info["num_filters"],
+                                             lmbda=info["lmbda"]))
+    export.restore_weights(model, legacy)
+    slim = str(tmp_path / "slim")
+    export.export_model(model, slim, {})
+    x = tf.constant(smooth_image(64, 48)[None], tf.float32)
+    old, new = tf.saved_model.load(legacy), tf.saved_model.load(slim)
+    y = old.analyse_tile(x)
+    np.testing.assert_allclose(new.analyse_tile(x), y, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(new.synthesise_tile(tf.round(y)),
+                               old.synthesise_tile(tf.round(y)), rtol=1e-4, atol=1e-2)
+
+    def size(path):
+        return os.path.getsize(os.path.join(path, "variables",
+                                            "variables.data-00000-of-00001"))
+    assert size(slim) < 0.86 * size(legacy)
 
 
 def test_a_wider_model_warm_started_from_a_narrow_one_computes_the_same(
