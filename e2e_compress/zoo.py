@@ -3,7 +3,7 @@
 Shipped models are SavedModel directories under `checkpoints/` at the root of
 the repository (or under `$E2E_COMPRESS_MODELS`, if set). Each holds
 `assets/model_info.json`. Names say what was optimised and the quality step,
-low to high rate: `bls2017-mse-q0` ... `bls2017-mse-q8` (optimised for MSE) and
+low to high rate: `bls2017-mse-q0` ... `bls2017-mse-q9` (optimised for MSE) and
 `bls2017-msssim-q1` ... `-q8` (for MS-SSIM); `qN` is the lambda step below,
 and the gaps in a family are models not trained yet.
 """
@@ -16,9 +16,10 @@ DEFAULT_MODEL = "bls2017-mse-q4"
 
 # lmbda per quality step for MSE models (loss = bpp + lmbda * MSE on 0-255).
 # Steps 1-8 are the values CompressAI uses for its 8 qualities, on the same
-# scale; step 0 (half of step 1) reaches down to ~0.12 bpp.
+# scale; step 0 (half of step 1) reaches down to ~0.12 bpp, step 9 (twice
+# step 8) up to ~1.5 bpp with 128 filters.
 MSE_LMBDAS = {0: 0.0009, 1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
-              5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18}
+              5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18, 9: 0.36}
 # lmbda per quality step for MS-SSIM models (`bls2017-msssim-qN`): loss =
 # bpp + lmbda * (1 - MS-SSIM), MS-SSIM on RGB in [0, 1], so lmbda is in bits
 # per pixel per unit of (1 - MS-SSIM). CompressAI's values, same scale.

@@ -145,6 +145,18 @@ def test_evaluate_reports_one_mean_per_setting_and_skips_bad_images(
     assert len(paths) == 2
 
 
+def test_a_curve_of_more_models_than_the_load_cache_loads_each_once(monkeypatch):
+    from e2e_compress import codec
+
+    loads = []
+    monkeypatch.setattr(codec, "load_model", lambda s: loads.append(s) or s)
+    settings = tuple(f"model-{i}" for i in range(12))
+    learned = evaluate.LearnedCodec("curve", "", settings)
+    for _ in range(3):  # three images, each coded at every setting in turn
+        assert [learned._model(s) for s in settings] == list(settings)
+    assert loads == list(settings)
+
+
 def test_same_size_jpeg_gets_at_least_our_bytes_and_payload_is_measured(
         tmp_path, tiny_model_dir):
     from e2e_compress import container
