@@ -106,5 +106,6 @@ def test_shipped_models_carry_the_lambda_their_names_promise():
         promised = zoo.lmbda_of_name(name)
         assert promised is not None, f"{name} is outside the naming scheme"
         assert (info["distortion"], info["lmbda"]) == pytest.approx(promised), name
-    assert zoo.lmbda_of_name("bls2017-mse-q9") is None
+    assert zoo.lmbda_of_name("bls2017-mse-q10") is None
+    assert zoo.lmbda_of_name("bls2017-mse-q9") == ("mse", 0.36)
     assert zoo.lmbda_of_name("bls2017-msssim-q3") == ("ms-ssim", 8.73)
