@@ -99,6 +99,13 @@ class TrainConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.steps % self.checkpoint_every:
+            # Keras runs whole epochs of `checkpoint_every` steps: 4800 steps
+            # at 250 a checkpoint would train 5000.
+            raise ValueError(
+                f"steps must be a multiple of checkpoint_every (the epoch"
+                f" length), got steps={self.steps} and checkpoint_every="
+                f"{self.checkpoint_every}")
         if self.patch_size % 16:
             raise ValueError(
                 f"patch_size must be a multiple of 16 (the model's total stride),"

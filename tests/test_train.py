@@ -205,6 +205,14 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert json.loads(record_path.read_text())["steps"] == target
 
 
+def test_steps_must_be_whole_epochs():
+    # Keras runs whole epochs of checkpoint_every steps: steps=4800 at 250 a
+    # checkpoint trained 5000 while the record said 4800.
+    configs.TrainConfig(train_glob="*.png", steps=5000, checkpoint_every=250)
+    with pytest.raises(ValueError, match="steps=4800 and checkpoint_every=250"):
+        configs.TrainConfig(train_glob="*.png", steps=4800, checkpoint_every=250)
+
+
 def test_ms_ssim_model_refuses_patches_too_small_for_five_scales(tmp_path):
     write_images(str(tmp_path / "img"))
     model_config = configs.ModelConfig(num_filters=8, lmbda=10.0,
