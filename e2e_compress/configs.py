@@ -54,7 +54,8 @@ class TrainConfig:
       lr_decay_factor: divisor applied at `lr_decay_at`.
       checkpoint_every: steps between resumable checkpoints. This is also the
         Keras epoch length: a checkpoint is written at the end of each epoch,
-        so a killed run loses at most this many steps.
+        so a killed run loses at most this many steps. `steps` must be a
+        multiple of it (Keras runs whole epochs).
       validate_every: epochs between validation passes.
       prior_lr_factor: the prior's parameters get their own Adam optimizer
         with `learning_rate * prior_lr_factor`. The prior starts very wide
