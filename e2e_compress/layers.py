@@ -25,6 +25,13 @@ holds each kernel in the spatial domain (`kernel_parameter="variable"`): the
 same kernel in 25 numbers for 5x5 instead of 30 (81 instead of 90 for 9x9), a
 sixth smaller on disk, and nothing to transform at inference.
 `copy_weights` moves trained weights between the two parameterisations.
+
+Spatial kernels can also be stored as float16 (`kernel_dtype="float16"`) and
+cast to float32 when used, all arithmetic staying float32: the kernels are
+nearly all of a model's weights, so this halves an exported model (a
+192-filter model from 16.3 to 8.4 MB). Measured on the 24 Kodak images with
+the 192-filter q6: 1.37296 -> 1.37294 bpp, 35.4955 -> 35.4945 dB, loss
+bpp + lmbda * MSE +0.008 %.
 """
 
 import numpy as np
@@ -32,6 +39,8 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 TOTAL_STRIDE = 16
+# How spatial kernels may be stored; computation is float32 either way.
+KERNEL_DTYPES = ("float32", "float16")
 
 class MatmulRDFTParameter(tfc.RDFTParameter):
     """tfc's RDFT kernel parameterisation, inverse transform as a matmul.
@@ -73,15 +82,34 @@ class MatmulRDFTParameter(tfc.RDFTParameter):
 
 
 class SignalConv2D(tfc.SignalConv2D):
-    """`tfc.SignalConv2D` whose RDFT kernels use `MatmulRDFTParameter`."""
+    """`tfc.SignalConv2D` whose RDFT kernels use `MatmulRDFTParameter`.
+
+    `kernel_dtype="float16"` stores a spatial kernel (`kernel_parameter=
+    "variable"`) as a float16 variable; `kernel` casts it to float32.
+    """
+
+    def __init__(self, *args, kernel_dtype: str = "float32", **kwargs):
+        super().__init__(*args, **kwargs)
+        if kernel_dtype not in KERNEL_DTYPES:
+            raise ValueError(f"kernel_dtype must be one of {KERNEL_DTYPES},"
+                             f" got {kernel_dtype!r}")
+        if kernel_dtype != "float32" and self.kernel_parameter != "variable":
+            raise ValueError(f"kernel_dtype {kernel_dtype!r} needs spatial kernels"
+                             f" (kernel_parameter='variable'), got"
+                             f" {self.kernel_parameter!r}")
+        self.kernel_dtype = kernel_dtype
 
     def build(self, input_shape):
+        input_channels = tf.TensorShape(input_shape)[-1]
+        shape = self.kernel_support + (input_channels, self.filters)
         if self.kernel_parameter == "rdft":
-            input_channels = tf.TensorShape(input_shape)[-1]
-            shape = self.kernel_support + (input_channels, self.filters)
             self.kernel_parameter = MatmulRDFTParameter(
                 self.kernel_initializer(shape=shape, dtype=self.variable_dtype),
                 name="kernel")
+        elif self.kernel_parameter == "variable" and self.kernel_dtype != "float32":
+            self.kernel_parameter = tf.Variable(tf.cast(
+                self.kernel_initializer(shape=shape, dtype=self.variable_dtype),
+                self.kernel_dtype), name="kernel")
         super().build(input_shape)
 
 
@@ -105,11 +133,12 @@ class AnalysisTransform(tf.keras.Sequential):
 
     Input float32 `[B, H, W, 3]` in `[0, 255]`; output float32
     `[B, H/16, W/16, num_filters]`. `kernel_parameter`: "rdft" for training,
-    "variable" (spatial kernels) for inference.
+    "variable" (spatial kernels) for inference; `kernel_dtype`: how spatial
+    kernels are stored, "float32" or "float16".
     """
 
     def __init__(self, num_filters: int, name: str = "analysis_transform",
-                 kernel_parameter: str = "rdft"):
+                 kernel_parameter: str = "rdft", kernel_dtype: str = "float32"):
         super().__init__(name=name)
         self.num_filters = num_filters
         # The model works on [0, 1]; scaling inside keeps the public range 0-255.
@@ -119,7 +148,7 @@ class AnalysisTransform(tf.keras.Sequential):
             self.add(SignalConv2D(
                 num_filters, (kernel, kernel), corr=True, strides_down=stride,
                 padding="same_zeros", use_bias=not last, name=f"conv_{i}",
-                kernel_parameter=kernel_parameter,
+                kernel_parameter=kernel_parameter, kernel_dtype=kernel_dtype,
                 activation=None if last else _gdn(f"gdn_{i}")))
 
 
@@ -128,11 +157,11 @@ class SynthesisTransform(tf.keras.Sequential):
 
     Input float32 `[B, h, w, num_filters]`; output float32
     `[B, 16h, 16w, 3]`, approximately in `[0, 255]` (the caller clips).
-    `kernel_parameter` as for `AnalysisTransform`.
+    `kernel_parameter` and `kernel_dtype` as for `AnalysisTransform`.
     """
 
     def __init__(self, num_filters: int, name: str = "synthesis_transform",
-                 kernel_parameter: str = "rdft"):
+                 kernel_parameter: str = "rdft", kernel_dtype: str = "float32"):
         super().__init__(name=name)
         self.num_filters = num_filters
         for i, (kernel, stride) in enumerate(reversed(STAGES)):
@@ -141,6 +170,7 @@ class SynthesisTransform(tf.keras.Sequential):
                 3 if last else num_filters, (kernel, kernel), corr=False,
                 strides_up=stride, padding="same_zeros", use_bias=True,
                 name=f"deconv_{i}", kernel_parameter=kernel_parameter,
+                kernel_dtype=kernel_dtype,
                 activation=None if last else _gdn(f"igdn_{i}", inverse=True)))
         self.add(tf.keras.layers.Rescaling(255.0, name="from_unit_range"))
 
@@ -149,8 +179,9 @@ def copy_weights(source: tf.keras.Sequential, target: tf.keras.Sequential) -> No
     """Copies the weights of one built transform into another of the same shape.
 
     Either may hold its kernels in the Fourier domain (`RDFTParameter`) or in
-    the spatial domain (`tf.Variable`): each kernel is converted, so the
-    target computes the same function to float rounding. GDN's reparameterised
+    the spatial domain (`tf.Variable`, float32 or float16): each kernel is
+    converted, so the target computes the same function to float rounding
+    (float16 rounding, if the target stores its kernels so). GDN's reparameterised
     beta and gamma are copied as they are.
 
     Raises:
@@ -171,7 +202,7 @@ def copy_weights(source: tf.keras.Sequential, target: tf.keras.Sequential) -> No
             t.kernel_parameter.real.assign(fourier.real)
             t.kernel_parameter.imag.assign(fourier.imag)
         else:
-            t.kernel_parameter.assign(kernel)
+            t.kernel_parameter.assign(tf.cast(kernel, t.kernel_parameter.dtype))
         if s.use_bias:
             t.bias_parameter.assign(s.bias_parameter)
         if isinstance(s.activation, tfc.GDN):

@@ -175,7 +175,7 @@ def _restore_for_resume(checkpoint, path: str, train_config: TrainConfig):
 def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
           export_to: str | None = None, overwrite_export: bool = False,
           data_note: str | None = None, verbose: int = 2,
-          logical_cpus: int = 0) -> BLS2017Model:
+          logical_cpus: int = 0, kernel_dtype: str = "float32") -> BLS2017Model:
     """Trains (or resumes training of) one model, optionally exporting it.
 
     Args:
@@ -191,6 +191,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
       verbose: Keras `fit` verbosity.
       logical_cpus: split the CPU into this many logical devices first (a
         testing aid for `strategy="mirrored"` without GPUs).
+      kernel_dtype: how the export stores its kernels, "float32" or
+        "float16" (see `export.export_model`).
 
     Returns:
       The trained `BLS2017Model`.
@@ -315,7 +317,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         record = read_record(train_dir) or record
         info = _export_info(record, train_config, counts, data_note,
                             int(model.optimizer.iterations.numpy()))
-        info = export.export_model(model, export_to, info, overwrite=overwrite_export)
+        info = export.export_model(model, export_to, info, overwrite=overwrite_export,
+                                   kernel_dtype=kernel_dtype)
         logging.info("exported %s (model id %s)", export_to, info["model_id"])
     return model
 
@@ -339,10 +342,12 @@ def _export_info(record: dict, train_config: TrainConfig, counts: dict,
     )
 
 
-def export_latest(train_dir: str, export_to: str, overwrite: bool = False) -> dict:
+def export_latest(train_dir: str, export_to: str, overwrite: bool = False,
+                  kernel_dtype: str = "float32") -> dict:
     """Exports the latest checkpoint of a training directory.
 
     Safe while that run goes on: it only reads the checkpoint and record.
+    `kernel_dtype` as for `export.export_model`.
 
     Returns:
       The exported model's metadata (see `export.export_model`).
@@ -362,4 +367,5 @@ def export_latest(train_dir: str, export_to: str, overwrite: bool = False) -> di
     steps = int(latest.rsplit("-", 1)[1])
     info = _export_info(record, train_config, record.get("data", {}),
                         record.get("data_note"), steps)
-    return export.export_model(model, export_to, info, overwrite=overwrite)
+    return export.export_model(model, export_to, info, overwrite=overwrite,
+                               kernel_dtype=kernel_dtype)

@@ -85,6 +85,51 @@ def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_
         export.restore_weights(narrower, tiny_model_dir)
 
 
+def test_float16_kernels_halve_the_export_and_decode_what_they_encode(
+        tiny_model_dir, tmp_path):
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401  (registers the range coding ops)
+
+    from e2e_compress import layers
+    from e2e_compress.model import BLS2017Model
+    from tests.conftest import smooth_image
+
+    model = BLS2017Model(configs.TINY_MODEL)
+    export.restore_weights(model, tiny_model_dir)
+    half = str(tmp_path / "half")
+    info = export.export_model(model, half, {}, kernel_dtype="float16")
+    assert info["kernel_dtype"] == "float16"
+    assert info["model_id"] != export.read_model_info(tiny_model_dir)["model_id"]
+    dtypes = tf.train.load_checkpoint(
+        os.path.join(half, "variables", "variables")).get_variable_to_dtype_map()
+    kernels = {n: d for n, d in dtypes.items() if "kernel_parameter" in n}
+    assert len(kernels) == 6 and set(kernels.values()) == {tf.float16}
+
+    def size(path):
+        return os.path.getsize(os.path.join(path, "variables",
+                                            "variables.data-00000-of-00001"))
+    assert size(half) < 0.75 * size(tiny_model_dir)
+
+    # Same transforms to float16 rounding of the kernels; float32 arithmetic.
+    full, loaded = tf.saved_model.load(tiny_model_dir), tf.saved_model.load(half)
+    x = tf.constant(smooth_image(32, 48)[None], tf.float32)
+    y = loaded.analyse_tile(x)
+    assert y.dtype == tf.float32
+    np.testing.assert_allclose(y, full.analyse_tile(x), rtol=1e-2, atol=1e-2)
+    image = tf.constant(smooth_image(40, 56))
+    decoded = loaded.decompress(*loaded.compress(image))
+    assert decoded.shape == image.shape and decoded.dtype == tf.uint8
+
+    # Warm-starting from it restores the float16 values exactly.
+    again = BLS2017Model(configs.TINY_MODEL)
+    export.restore_weights(again, half)
+    np.testing.assert_allclose(again.analysis_transform(x), y, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="kernel_dtype"):
+        layers.AnalysisTransform(8, kernel_dtype="bfloat16")
+    with pytest.raises(ValueError, match="needs spatial kernels"):
+        layers.SynthesisTransform(8, kernel_parameter="rdft", kernel_dtype="float16")
+
+
 def test_a_model_exported_with_fourier_kernels_warm_starts_and_re_exports(tmp_path):
     """Models exported before spatial kernels: the shipped bls2017-mse-q0."""
     import tensorflow as tf
