@@ -3,9 +3,9 @@
 The SavedModel holds only what inference needs: the two transforms with their
 kernels in the spatial domain (training's Fourier parameterisation holds a
 sixth more numbers, see `layers.py`), stored as float32 or, to halve the
-model at a measured cost of ~0.001 dB, float16 (`kernel_dtype`), the prior (so that a model can
-warm-start another), the entropy model with its range coding tables, a
-`model_info.json` asset, and two `tf.function`s:
+model at a measured cost of ~0.001 dB, as float16 (`kernel_dtype`); the
+prior (so that a model can warm-start another); the entropy model with its
+range coding tables; a `model_info.json` asset; and two `tf.function`s:
 
 - `compress(image)`: uint8 `[H, W, 3]`, H, W >= 1 ->
   `(strings, image_shape, latent_shape)`: string `[1]` (the range-coded

@@ -181,8 +181,8 @@ def copy_weights(source: tf.keras.Sequential, target: tf.keras.Sequential) -> No
     Either may hold its kernels in the Fourier domain (`RDFTParameter`) or in
     the spatial domain (`tf.Variable`, float32 or float16): each kernel is
     converted, so the target computes the same function to float rounding
-    (float16 rounding, if the target stores its kernels so). GDN's reparameterised
-    beta and gamma are copied as they are.
+    (float16 rounding, if the target stores its kernels so). GDN's
+    reparameterised beta and gamma are copied as they are.
 
     Raises:
       ValueError: if the two transforms differ in their layers or shapes.
