@@ -20,6 +20,12 @@ def _config(folder, steps, **kwargs):
                                steps=steps, checkpoint_every=1, **kwargs)
 
 
+def _variables_size(model_dir):
+    """Bytes of an exported model's variables file."""
+    return os.path.getsize(os.path.join(model_dir, "variables",
+                                        "variables.data-00000-of-00001"))
+
+
 def _summary_tags(folder):
     import tensorflow as tf
     from tensorflow.core.util import event_pb2
@@ -105,10 +111,7 @@ def test_float16_kernels_halve_the_export_and_decode_what_they_encode(
     kernels = {n: d for n, d in dtypes.items() if "kernel_parameter" in n}
     assert len(kernels) == 6 and set(kernels.values()) == {tf.float16}
 
-    def size(path):
-        return os.path.getsize(os.path.join(path, "variables",
-                                            "variables.data-00000-of-00001"))
-    assert size(half) < 0.75 * size(tiny_model_dir)
+    assert _variables_size(half) < 0.75 * _variables_size(tiny_model_dir)
 
     # Same transforms to float16 rounding of the kernels; float32 arithmetic.
     full, loaded = tf.saved_model.load(tiny_model_dir), tf.saved_model.load(half)
@@ -152,10 +155,7 @@ def test_a_model_exported_with_fourier_kernels_warm_starts_and_re_exports(tmp_pa
     np.testing.assert_allclose(new.synthesise_tile(tf.round(y)),
                                old.synthesise_tile(tf.round(y)), rtol=1e-4, atol=1e-2)
 
-    def size(path):
-        return os.path.getsize(os.path.join(path, "variables",
-                                            "variables.data-00000-of-00001"))
-    assert size(slim) < 0.86 * size(legacy)
+    assert _variables_size(slim) < 0.86 * _variables_size(legacy)
 
 
 def test_a_wider_model_warm_started_from_a_narrow_one_computes_the_same(
