@@ -5,6 +5,7 @@ Every CLI flag of `e2e-compress train` has the spelling of the field it fills.
 """
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +67,11 @@ class TrainConfig:
         warm-start the weights from (for example a neighbouring lmbda). An
         exported model with fewer filters is widened, computing the same
         function at the start (see `widen.py`).
+      init_latent_scale: factor on the warm-started model's latents (see
+        `rescale.py`): below 1 it moves the model down its rate-distortion
+        curve before the first step, to start a lower lmbda near its rate
+        (0.6-0.7 for one step of the zoo's lmbda ladder, which halves lmbda).
+        Only with `init_from`; 1.0 leaves the weights as they are.
       seed: seed of weights initialisation and data order.
       shuffle_buffer: crops held in the shuffle buffer.
       image_every: steps between TensorBoard images of a fixed crop (the
@@ -89,6 +95,7 @@ class TrainConfig:
     validate_every: int = 2
     prior_lr_factor: float = 10.0
     init_from: str | None = None
+    init_latent_scale: float = 1.0
     seed: int = 0
     shuffle_buffer: int = 64
     image_every: int = 1000
@@ -113,6 +120,14 @@ class TrainConfig:
                 f" got {self.patch_size}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not (math.isfinite(self.init_latent_scale)
+                and self.init_latent_scale > 0):
+            raise ValueError(f"init_latent_scale must be a finite number > 0,"
+                             f" got {self.init_latent_scale}")
+        if self.init_latent_scale != 1.0 and not self.init_from:
+            raise ValueError(
+                f"init_latent_scale={self.init_latent_scale} rescales a"
+                f" warm-started model's latents: it needs init_from")
         if not 0 < self.lr_decay_at <= 1:
             raise ValueError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
 

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from e2e_compress import data, distribute, export, metrics
+from e2e_compress import data, distribute, export, metrics, rescale
 from e2e_compress.configs import ModelConfig, TrainConfig
 from e2e_compress.model import BLS2017Model
 
@@ -253,6 +253,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         export.restore_weights(model, train_config.init_from)
         logging.info("warm-started from %s", train_config.init_from)
         record["init_from"] = _parent_summary(train_config.init_from)
+        if train_config.init_latent_scale != 1.0:
+            rescale.rescale_latents(model, train_config.init_latent_scale)
+            logging.info("latents scaled by %g", train_config.init_latent_scale)
+            record["init_from"]["latent_scale"] = train_config.init_latent_scale
 
     step = int(model.optimizer.iterations.numpy())
     epoch_steps = train_config.checkpoint_every

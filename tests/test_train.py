@@ -196,6 +196,58 @@ def test_a_wider_model_warm_started_from_a_narrow_one_computes_the_same(
     assert not np.any(kernel.numpy()[8:, :8])
 
 
+def test_rescaled_latents_keep_the_function_and_cost_fewer_bits(
+        tiny_model_dir, tmp_path):
+    import tensorflow as tf
+
+    from e2e_compress import rescale
+    from e2e_compress.model import BLS2017Model
+    from tests.conftest import smooth_image
+
+    model = BLS2017Model(configs.TINY_MODEL)
+    export.restore_weights(model, tiny_model_dir)
+    x = tf.constant(smooth_image(64, 48)[None], tf.float32)
+    y = model.analysis_transform(x).numpy()
+    x_hat = model.synthesis_transform(y).numpy()
+    t = tf.linspace(-4.0, 4.0, 17)[:, None] * tf.ones([1, 8])
+    cdf = model.prior.base.cdf(t).numpy()
+    _, bpp, mse, _ = model(x, training=False)
+
+    rescale.rescale_latents(model, 0.5)
+    y_half = model.analysis_transform(x).numpy()
+    np.testing.assert_allclose(y_half, 0.5 * y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.synthesis_transform(y_half), x_hat,
+                               rtol=1e-4, atol=1e-3)
+    # The prior is the density of the scaled latents: P(0.5 y <= 0.5 t).
+    np.testing.assert_allclose(model.prior.base.cdf(0.5 * t), cdf,
+                               rtol=1e-4, atol=1e-6)
+    _, bpp_half, mse_half, _ = model(x, training=False)
+    assert bpp_half < bpp and mse_half > mse
+
+    rescale.rescale_latents(model, 2.0)  # and back
+    np.testing.assert_allclose(model.analysis_transform(x), y, rtol=1e-4, atol=1e-5)
+    for bad in (0, -1.0, float("nan"), float("inf"), "0.5"):
+        with pytest.raises(ValueError, match="scale must be"):
+            rescale.rescale_latents(model, bad)
+
+    # Training applies it to the warm start and records it.
+    write_images(str(tmp_path / "img"))
+    config = _config(str(tmp_path / "img"), 1, init_from=tiny_model_dir,
+                     init_latent_scale=0.5)
+    trained = train.train(configs.TINY_MODEL, config, str(tmp_path / "run"),
+                          verbose=0)
+    record = train.read_record(str(tmp_path / "run"))
+    assert record["init_from"]["latent_scale"] == 0.5
+    # One small step at 1e-4 leaves the latents near half their old size.
+    y_trained = trained.analysis_transform(x).numpy()
+    assert abs(np.abs(y_trained).mean() / np.abs(y).mean() - 0.5) < 0.05
+    with pytest.raises(ValueError, match="needs init_from"):
+        _config(str(tmp_path / "img"), 1, init_latent_scale=0.5)
+    with pytest.raises(ValueError, match="init_latent_scale must be"):
+        _config(str(tmp_path / "img"), 1, init_from=tiny_model_dir,
+                init_latent_scale=0.0)
+
+
 def test_small_and_unreadable_images_are_skipped_and_counted(tmp_path):
     folder = str(tmp_path / "img")
     write_images(folder, count=2)

@@ -36,6 +36,10 @@ flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
 flags.DEFINE_string("init_from", None,
                     "Exported model or training dir to warm-start weights from"
                     " (a model with fewer filters is widened).")
+flags.DEFINE_float("init_latent_scale", 1.0,
+                   "Multiply the --init_from model's latents by this before"
+                   " training (below 1: fewer bits; 0.6-0.7 to start half its"
+                   " lmbda, see e2e_compress/rescale.py).")
 flags.DEFINE_string("train_dir", None,
                     "Directory of checkpoints, TensorBoard logs and the record.")
 flags.DEFINE_string("export_to", None, "Export the trained model here.")
@@ -81,6 +85,7 @@ def main(argv):
         prior_lr_factor=FLAGS.prior_lr_factor,
         validate_every=FLAGS.validate_every,
         init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
+        init_latent_scale=FLAGS.init_latent_scale,
         seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every)
     train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
                 export_to=FLAGS.export_to, overwrite_export=True,
