@@ -89,3 +89,42 @@ def test_batch_mode_continues_past_a_bad_file_and_exits_nonzero(tiny_model_dir,
                      str(out / "ok1.e2ec"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(os.listdir(back)) == ["ok0.png", "ok1.png"]
+
+
+def test_export_converts_an_exported_model_to_float16_kernels(tiny_model_dir,
+                                                               tmp_path):
+    import json
+
+    half = tmp_path / "half"
+    result = run_cli("export", f"--from_model={tiny_model_dir}",
+                     f"--export_to={half}", "--kernel_dtype=float16")
+    assert result.returncode == 0, result.stderr
+    assert "float16 kernels" in result.stdout
+    with open(os.path.join(tiny_model_dir, "assets", "model_info.json")) as f:
+        old = json.load(f)
+    with open(half / "assets" / "model_info.json") as f:
+        new = json.load(f)
+    assert new["kernel_dtype"] == "float16" and new["model_id"] != old["model_id"]
+    assert new["converted_from"]["model_id"] == old["model_id"]
+    assert new["converted_from"]["kernel_dtype"] == "float32"
+    for key in ("steps", "lmbda", "num_filters", "training_data", "segments"):
+        assert new[key] == old[key], key
+    src, packed = tmp_path / "in.png", tmp_path / "x.e2ec"
+    Image.fromarray(smooth_image(40, 56)).save(src)
+    result = run_cli("compress", f"--model={half}", str(src), str(packed))
+    assert result.returncode == 0, result.stderr
+
+    cases = [
+        ((f"--from_model={tiny_model_dir}", f"--export_to={tiny_model_dir}"),
+         "is the source"),
+        ((f"--from_model={tiny_model_dir}", f"--export_to={half}"), "exists"),
+        ((f"--from_model={tiny_model_dir}", f"--train_dir={tmp_path}",
+          f"--export_to={tmp_path / 'other'}"), "one of --train_dir"),
+        ((f"--from_model={tmp_path}", f"--export_to={tmp_path / 'other'}"),
+         "not an e2e-compress SavedModel"),
+    ]
+    for args, message in cases:
+        line = _one_line_error(run_cli("export", *args))
+        assert message in line, (args, line)
+    assert not (tmp_path / "other").exists()
+    assert (half / "saved_model.pb").exists()

@@ -43,6 +43,9 @@ flags.DEFINE_float("init_latent_scale", 1.0,
 flags.DEFINE_string("train_dir", None,
                     "Directory of checkpoints, TensorBoard logs and the record.")
 flags.DEFINE_string("export_to", None, "Export the trained model here.")
+flags.DEFINE_string("from_model", None,
+                    "export only: re-export this exported model (e.g. with"
+                    " --kernel_dtype=float16) instead of a --train_dir's run.")
 flags.DEFINE_enum("kernel_dtype", "float32", ["float32", "float16"],
                   "How the export stores its convolution kernels (computation"
                   " is float32 either way): float16 halves the model for"
@@ -97,18 +100,25 @@ def main(argv):
 def export_main(argv):
     """`e2e-compress export --train_dir=DIR --export_to=PATH
     [--kernel_dtype=float16]`: the latest checkpoint as a SavedModel, also
-    while that run is still training."""
-    from e2e_compress import train
+    while that run is still training. `--from_model=MODEL` instead of
+    `--train_dir` re-exports an exported model with other kernel storage."""
+    from e2e_compress import export, train
 
     if len(argv) > 1:
         raise ValueError(f"export takes no positional arguments, got {argv[1:]}")
-    for name in ("train_dir", "export_to"):
-        if not getattr(FLAGS, name):
-            raise ValueError(f"--{name} is required")
-    info = train.export_latest(os.path.expanduser(FLAGS.train_dir),
-                               os.path.expanduser(FLAGS.export_to),
-                               overwrite=FLAGS.overwrite,
-                               kernel_dtype=FLAGS.kernel_dtype)
-    print(f"exported {FLAGS.export_to}: step {info['steps']}, model id"
-          f" {info['model_id']}")
+    if not FLAGS.export_to:
+        raise ValueError("--export_to is required")
+    if bool(FLAGS.train_dir) == bool(FLAGS.from_model):
+        raise ValueError("export needs one of --train_dir (a training run) and"
+                         " --from_model (an exported model)")
+    target = os.path.expanduser(FLAGS.export_to)
+    if FLAGS.from_model:
+        info = export.convert_model(os.path.expanduser(FLAGS.from_model), target,
+                                    FLAGS.kernel_dtype, overwrite=FLAGS.overwrite)
+    else:
+        info = train.export_latest(os.path.expanduser(FLAGS.train_dir), target,
+                                   overwrite=FLAGS.overwrite,
+                                   kernel_dtype=FLAGS.kernel_dtype)
+    print(f"exported {FLAGS.export_to}: step {info.get('steps')}, model id"
+          f" {info['model_id']}, {info['kernel_dtype']} kernels")
     return 0
