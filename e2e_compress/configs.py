@@ -8,6 +8,9 @@ import dataclasses
 import math
 
 
+QUANTIZATIONS = ("noise", "mixed")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """What defines a model's architecture and trade-off.
@@ -20,11 +23,19 @@ class ModelConfig:
         lmbda has units of bits per pixel per squared 8-bit level. For
         `distortion="ms-ssim"`, D is `1 - MS-SSIM` (unitless, in [0, 1]).
       distortion: "mse" or "ms-ssim".
+      quantization: how training stands in for rounding. "noise" (the
+        paper's): the rate and the reconstruction both see the latents plus
+        uniform noise in [-0.5, 0.5). "mixed": the rate sees the noisy
+        latents, the synthesis transform the rounded ones, with the
+        identity as rounding's gradient (straight-through), so the
+        distortion trained is the one the codec delivers. Inference always
+        rounds.
     """
 
     num_filters: int = 128
     lmbda: float = 0.01
     distortion: str = "mse"
+    quantization: str = "noise"
 
     def __post_init__(self):
         if self.num_filters < 1:
@@ -35,6 +46,9 @@ class ModelConfig:
             raise ValueError(
                 f"distortion must be 'mse' or 'ms-ssim', got {self.distortion!r}"
             )
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be one of {QUANTIZATIONS},"
+                             f" got {self.quantization!r}")
 
 
 @dataclasses.dataclass(frozen=True)

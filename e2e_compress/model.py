@@ -50,7 +50,9 @@ class BLS2017Model(tf.keras.Model):
         Args:
           x: float32 (or uint8) `[B, H, W, 3]` in `[0, 255]`, H and W
             multiples of 16.
-          training: True adds uniform noise to the latents, False rounds them.
+          training: True adds uniform noise to the latents (with
+            `quantization="mixed"`, only for the rate: the synthesis gets
+            them rounded), False rounds them.
 
         Returns:
           `(loss, bpp, mse, ms_ssim)` scalars; mse on the 0-255 scale.
@@ -59,6 +61,10 @@ class BLS2017Model(tf.keras.Model):
         x = tf.cast(x, self.compute_dtype)
         y = self.analysis_transform(x)
         y_tilde, bits = entropy_model(y, training=training)
+        if training and self.config.quantization == "mixed":
+            # Rounded latents for the synthesis, identity gradient (tfc's
+            # straight-through `quantize`); the rate keeps the noisy ones.
+            y_tilde = entropy_model.quantize(y)
         x_hat = self.synthesis_transform(y_tilde)
         num_pixels = tf.reduce_prod(tf.shape(x)[:-1])
         bpp = rate.bits_per_pixel(bits, num_pixels)

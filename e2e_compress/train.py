@@ -341,6 +341,8 @@ def _export_info(record: dict, train_config: TrainConfig, counts: dict,
         lr_decay_at=train_config.lr_decay_at,
         lr_decay_factor=train_config.lr_decay_factor,
         init_from=record.get("init_from"),
+        quantization=record.get("config", {}).get("model", {}).get(
+            "quantization", "noise"),
         segments=record.get("segments", []),
         training_data=dict(glob=train_config.train_glob, **counts, note=data_note),
     )

@@ -54,6 +54,7 @@ def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
 
     info = train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
     assert info["steps"] == 2 and info["lmbda"] == configs.TINY_MODEL.lmbda
+    assert info["quantization"] == "noise"
     assert info["model_id"] == export.fingerprint(export.inference_module(model))
     assert info["kernel_parameter"] == export.SPATIAL
     assert info["training_data"]["used"] > 0
@@ -246,6 +247,45 @@ def test_rescaled_latents_keep_the_function_and_cost_fewer_bits(
     with pytest.raises(ValueError, match="init_latent_scale must be"):
         _config(str(tmp_path / "img"), 1, init_from=tiny_model_dir,
                 init_latent_scale=0.0)
+
+
+def test_mixed_quantization_reconstructs_from_rounded_latents_in_training(
+        tiny_model_dir):
+    import dataclasses
+
+    import tensorflow as tf
+
+    from e2e_compress.model import BLS2017Model
+    from tests.conftest import smooth_image
+
+    x = tf.constant(smooth_image(32, 48)[None], tf.float32)
+    models = {}
+    for quantization in ("noise", "mixed"):
+        model = BLS2017Model(dataclasses.replace(configs.TINY_MODEL,
+                                                 quantization=quantization))
+        export.restore_weights(model, tiny_model_dir)
+        models[quantization] = model
+    _, _, mse_rounded, _ = models["mixed"](x, training=False)
+    # Mixed: the distortion in training is the rounded one, every time...
+    for _ in range(2):
+        _, _, mse, _ = models["mixed"](x, training=True)
+        np.testing.assert_allclose(mse, mse_rounded, rtol=1e-5)
+    # ...where noise gives another distortion at each call.
+    noisy = [float(models["noise"](x, training=True)[2]) for _ in range(2)]
+    assert noisy[0] != noisy[1]
+    # The rate still sees noise, and rounding passes the gradient through.
+    bpp = [float(models["mixed"](x, training=True)[1]) for _ in range(2)]
+    assert bpp[0] != bpp[1]
+    model = models["mixed"]
+    with tf.GradientTape() as tape:
+        _, _, mse, _ = model(x, training=True)
+    kernels = [v for v in model.analysis_transform.trainable_variables
+               if "kernel" in v.name]
+    grads = tape.gradient(mse, kernels)
+    assert len(kernels) == 6
+    assert all(g is not None and np.abs(g.numpy()).max() > 0 for g in grads)
+    with pytest.raises(ValueError, match="quantization must be"):
+        configs.ModelConfig(quantization="round")
 
 
 def test_small_and_unreadable_images_are_skipped_and_counted(tmp_path):

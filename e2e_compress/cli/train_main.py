@@ -33,6 +33,11 @@ flags.DEFINE_float("prior_lr_factor", 10.0,
 flags.DEFINE_integer("checkpoint_every", 500,
                      "Steps between checkpoints (= Keras epoch length).")
 flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
+flags.DEFINE_enum("quantization", "noise", ["noise", "mixed"],
+                  "Training's stand-in for rounding: noise (the paper's:"
+                  " uniform noise for rate and reconstruction) or mixed (noise"
+                  " for the rate, rounding with a straight-through gradient for"
+                  " the reconstruction).")
 flags.DEFINE_string("init_from", None,
                     "Exported model or training dir to warm-start weights from"
                     " (a model with fewer filters is widened).")
@@ -74,7 +79,7 @@ def main(argv):
             raise ValueError(f"--{name} is required")
     model_config = configs.ModelConfig(
         num_filters=FLAGS.num_filters, lmbda=FLAGS.lmbda,
-        distortion=FLAGS.distortion)
+        distortion=FLAGS.distortion, quantization=FLAGS.quantization)
     train_config = configs.TrainConfig(
         train_glob=os.path.expanduser(FLAGS.train_glob),
         validation_glob=(os.path.expanduser(FLAGS.validation_glob)
