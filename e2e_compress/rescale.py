@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from e2e_compress import rate
+
 
 def rescale_latents(model, scale: float) -> None:
     """Multiplies `model`'s latents by `scale`, in place.
@@ -51,8 +53,7 @@ def rescale_latents(model, scale: float) -> None:
         raise ValueError(
             f"expected one prior variable named matrix_0, found "
             f"{[v.name for v in model.prior.variables]}")
-    weights = np.logaddexp(0.0, matrices[0].numpy()) / scale  # softplus
-    matrices[0].assign(weights + np.log(-np.expm1(-weights)))  # its inverse
+    matrices[0].assign(rate.narrowed_first_layer(matrices[0].numpy(), 1.0 / scale))
 
 
 def _convolutions(transform) -> list:

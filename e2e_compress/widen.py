@@ -35,6 +35,8 @@ peaked channels (a trained one), and higher when it has none.
 import numpy as np
 import tensorflow as tf
 
+from e2e_compress import rate
+
 # The analysis transform's last layer writes the latents.
 _LATENT_LAYER = "conv_2/"
 NEW_LATENT_SCALE = 0.1
@@ -98,7 +100,6 @@ def _peaked_prior(name: str, value: np.ndarray, old_channels: int,
     scaled up so that the density is `NEW_PRIOR_NARROWING` times narrower."""
     row = value[peaked].copy()
     if name.endswith("/matrix_0"):
-        weights = np.logaddexp(0.0, row) * NEW_PRIOR_NARROWING  # softplus
-        row = weights + np.log(-np.expm1(-weights))  # its inverse
+        row = rate.narrowed_first_layer(row, NEW_PRIOR_NARROWING)
     value[old_channels:] = row
     return value
