@@ -8,6 +8,7 @@ import dataclasses
 import math
 
 
+DISTORTIONS = ("mse", "ms-ssim")
 QUANTIZATIONS = ("noise", "mixed")
 
 
@@ -42,9 +43,9 @@ class ModelConfig:
             raise ValueError(f"num_filters must be >= 1, got {self.num_filters}")
         if not self.lmbda > 0:
             raise ValueError(f"lmbda must be > 0, got {self.lmbda}")
-        if self.distortion not in ("mse", "ms-ssim"):
+        if self.distortion not in DISTORTIONS:
             raise ValueError(
-                f"distortion must be 'mse' or 'ms-ssim', got {self.distortion!r}"
+                f"distortion must be one of {DISTORTIONS}, got {self.distortion!r}"
             )
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be one of {QUANTIZATIONS},"

@@ -10,6 +10,8 @@ import os
 
 from absl import flags
 
+from e2e_compress import configs
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("train_glob", None, "Glob of training images (PNG/JPEG).")
@@ -18,7 +20,8 @@ flags.DEFINE_string("validation_glob", None,
 flags.DEFINE_float("lmbda", 0.01,
                    "Rate-distortion trade-off: loss = bpp + lmbda * D, with D the"
                    " MSE on the 0-255 scale (or 1 - MS-SSIM).")
-flags.DEFINE_enum("distortion", "mse", ["mse", "ms-ssim"], "Distortion measure D.")
+flags.DEFINE_enum("distortion", "mse", list(configs.DISTORTIONS),
+                  "Distortion measure D.")
 flags.DEFINE_integer("num_filters", 128, "Filters per layer (128 or 192 usual).")
 flags.DEFINE_integer("patch_size", 256, "Side of random training crops, px.")
 flags.DEFINE_integer("validation_patch_size", 256, "Side of validation crops, px.")
@@ -33,7 +36,7 @@ flags.DEFINE_float("prior_lr_factor", 10.0,
 flags.DEFINE_integer("checkpoint_every", 500,
                      "Steps between checkpoints (= Keras epoch length).")
 flags.DEFINE_integer("validate_every", 2, "Epochs between validation passes.")
-flags.DEFINE_enum("quantization", "noise", ["noise", "mixed"],
+flags.DEFINE_enum("quantization", "noise", list(configs.QUANTIZATIONS),
                   "Training's stand-in for rounding: noise (the paper's:"
                   " uniform noise for rate and reconstruction) or mixed (noise"
                   " for the rate, rounding with a straight-through gradient for"
@@ -70,7 +73,7 @@ flags.DEFINE_integer("logical_cpus", 0,
 
 
 def main(argv):
-    from e2e_compress import configs, train
+    from e2e_compress import train
 
     if len(argv) > 1:
         raise ValueError(f"train takes no positional arguments, got {argv[1:]}")
