@@ -135,17 +135,18 @@ def test_float16_kernels_halve_the_export_and_decode_what_they_encode(
 
 
 def test_a_model_exported_with_fourier_kernels_warm_starts_and_re_exports(tmp_path):
-    """Models exported before spatial kernels: the shipped bls2017-mse-q0."""
+    """Models exported before spatial kernels: the shipped MS-SSIM models."""
     import tensorflow as tf
 
     from e2e_compress.model import BLS2017Model
     from tests.conftest import REPO, smooth_image
 
-    legacy = os.path.join(REPO, "checkpoints", "bls2017-mse-q0")
+    legacy = os.path.join(REPO, "checkpoints", "bls2017-msssim-q3")
     info = export.read_model_info(legacy)
     assert "kernel_parameter" not in info
     model = BLS2017Model(configs.ModelConfig(num_filters=info["num_filters"],
-                                             lmbda=info["lmbda"]))
+                                             lmbda=info["lmbda"],
+                                             distortion=info["distortion"]))
     export.restore_weights(model, legacy)
     slim = str(tmp_path / "slim")
     export.export_model(model, slim, {})
