@@ -16,11 +16,11 @@ DEFAULT_MODEL = "bls2017-mse-q4"
 
 # lmbda per quality step for MSE models (loss = bpp + lmbda * MSE on 0-255).
 # Steps 1-8 are the values CompressAI uses for its 8 qualities, on the same
-# scale; step 0 (half of step 1) reaches down to ~0.12 bpp. Step 9 (twice
+# scale; step 0 (a third of step 1) reaches down to ~0.11 bpp. Step 9 (twice
 # step 8) took the 128-filter models to ~1.45 bpp; with 192 filters step 4
 # codes ~0.78 bpp, step 5 ~1.06, step 6 ~1.37 and step 7 ~1.7, and neither
 # step 8 nor 9 ships.
-MSE_LMBDAS = {0: 0.0009, 1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
+MSE_LMBDAS = {0: 0.0006, 1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130,
               5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.18, 9: 0.36}
 # lmbda per quality step for MS-SSIM models (`bls2017-msssim-qN`): loss =
 # bpp + lmbda * (1 - MS-SSIM), MS-SSIM on RGB in [0, 1], so lmbda is in bits
