@@ -24,14 +24,22 @@ from e2e_compress.configs import ModelConfig
 
 
 class BLS2017Model(tf.keras.Model):
-    """Analysis transform, factorized entropy bottleneck, synthesis transform."""
+    """Analysis transform, factorized entropy bottleneck, synthesis transform.
 
-    def __init__(self, config: ModelConfig, **kwargs):
+    `conv_dtype` is what the transforms' convolutions compute in: "float32",
+    or "bfloat16" to train faster on CPUs with bfloat16 units (see
+    `layers`). It is not part of the model: the variables are the same
+    either way, and exported models compute in float32.
+    """
+
+    def __init__(self, config: ModelConfig, conv_dtype: str = "float32", **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.lmbda = config.lmbda
-        self.analysis_transform = layers.AnalysisTransform(config.num_filters)
-        self.synthesis_transform = layers.SynthesisTransform(config.num_filters)
+        self.analysis_transform = layers.AnalysisTransform(
+            config.num_filters, conv_dtype=conv_dtype)
+        self.synthesis_transform = layers.SynthesisTransform(
+            config.num_filters, conv_dtype=conv_dtype)
         self.prior = rate.make_prior(config.num_filters)
         # Create the variables with one small eager call; Keras' symbolic
         # `build` cannot lift tfc's kernel initial values out of its graph.
@@ -57,7 +65,13 @@ class BLS2017Model(tf.keras.Model):
         Returns:
           `(loss, bpp, mse, ms_ssim)` scalars; mse on the 0-255 scale.
         """
-        entropy_model = rate.make_entropy_model(self.prior, compression=False)
+        offset = None
+        if not training or self.config.quantization == "mixed":
+            # Rounding needs the grid offsets; tfc's own search for them
+            # costs ~30 % of a training step (see rate.prior_median).
+            offset = rate.quantization_offset(self.prior)
+        entropy_model = rate.make_entropy_model(
+            self.prior, compression=False, quantization_offset=offset)
         x = tf.cast(x, self.compute_dtype)
         y = self.analysis_transform(x)
         y_tilde, bits = entropy_model(y, training=training)

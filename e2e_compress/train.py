@@ -228,7 +228,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     lr_factor = distribute.learning_rate_factor(strategy)
     with strategy.scope():
         tf.keras.utils.set_random_seed(train_config.seed)
-        model = BLS2017Model(model_config)
+        model = BLS2017Model(model_config, conv_dtype=train_config.conv_dtype)
         model.compile(optimizer=tf.keras.optimizers.Adam(
             learning_rate=learning_rate_schedule(train_config, lr_factor)))
         if train_config.prior_lr_factor != 1.0:
@@ -273,7 +273,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
             decay_at_step=train_config.decay_step,
             lr_decay_factor=train_config.lr_decay_factor,
             patch_size=train_config.patch_size,
-            batch_size=train_config.batch_size))
+            batch_size=train_config.batch_size,
+            conv_dtype=train_config.conv_dtype))
         # Mix the start step into the data seed so a resumed run sees new crops.
         global_batch = train_config.batch_size * replicas
         train_ds = data.make_patch_dataset(

@@ -8,9 +8,10 @@ from e2e_compress import layers, rate
 
 
 def _gdn_layers(transform):
+    import tensorflow_compression as tfc
+
     return [l.activation for l in transform.layers
-            if getattr(l, "activation", None) is not None
-            and type(l.activation).__name__ == "GDN"]
+            if isinstance(getattr(l, "activation", None), tfc.GDN)]
 
 
 def test_gdn_matches_the_papers_closed_form_at_initialisation():
@@ -23,6 +24,22 @@ def test_gdn_matches_the_papers_closed_form_at_initialisation():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(igdn(x), x * tf.sqrt(1 + 0.1 * x ** 2),
                                rtol=1e-5, atol=1e-5)
+    # The same function as tfc's GDN with these exponents, for any weights.
+    import tensorflow_compression as tfc
+
+    for ours, inverse in ((gdn, False), (igdn, True)):
+        theirs = tfc.GDN(inverse=inverse, alpha_parameter=2.0,
+                         epsilon_parameter=0.5)
+        theirs(x)
+        for name in ("beta_parameter", "gamma_parameter"):
+            value = tf.random.stateless_uniform(
+                getattr(ours, name).variable.shape, seed=(6, 7), maxval=0.3)
+            getattr(ours, name).variable.assign(value)
+            getattr(theirs, name).variable.assign(value)
+        np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(tf.function(ours)(x), theirs(x),
+                                   rtol=1e-5, atol=1e-5)
+    gdn = _gdn_layers(layers.AnalysisTransform(8))[0]
     # Channels interact only through gamma, which starts diagonal.
     x2 = tf.concat([x[..., :1] * 0 + 100.0, x[..., 1:]], axis=-1)
     np.testing.assert_allclose(gdn(x2)[..., 1:], gdn(x)[..., 1:], rtol=1e-6)
@@ -98,3 +115,97 @@ def test_decompressing_compressed_latents_gives_exactly_the_rounded_latents():
     y_hat = entropy_model.decompress(strings, (5, 6))
     np.testing.assert_array_equal(y_hat.numpy(), entropy_model.quantize(y).numpy())
     assert strings.shape == (2,)
+
+
+@pytest.mark.parametrize("kernel,stride,upsample", [
+    (9, 4, False), (5, 2, False), (5, 2, True), (9, 4, True), (3, 1, False),
+    (7, 3, True)])
+def test_polyphase_convolution_equals_tfcs_ops_in_float32(kernel, stride, upsample):
+    # The bfloat16 path's algebra, checked in float32 against tfc's own ops
+    # on an awkward size (rectangular, not square) and with biases and GDN.
+    tf.keras.utils.set_random_seed(7)
+    kwargs = dict(corr=not upsample, padding="same_zeros", use_bias=True,
+                  kernel_parameter="variable")
+    if upsample:
+        kwargs["strides_up"] = stride
+    else:
+        kwargs["strides_down"] = stride
+    layer = layers.SignalConv2D(5, (kernel, kernel), **kwargs)
+    side = (2 * stride, 3 * stride)
+    x = tf.random.stateless_normal((2, *side, 4), seed=(1, kernel))
+    expected = layer(x)
+    layer.kernel_parameter.assign(
+        tf.random.stateless_normal(layer.kernel_parameter.shape, seed=(2, 3)))
+    expected = layer(x)
+    got = layer._polyphase_convolution(x, tf.float32) + layer.bias
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_bfloat16_transforms_compute_the_float32_function_and_its_gradients():
+    tf.keras.utils.set_random_seed(5)
+    analysis = layers.AnalysisTransform(16)
+    synthesis = layers.SynthesisTransform(16)
+    fast_analysis = layers.AnalysisTransform(16, conv_dtype="bfloat16")
+    fast_synthesis = layers.SynthesisTransform(16, conv_dtype="bfloat16")
+    x = tf.random.stateless_uniform((2, 48, 64, 3), seed=(4, 5), maxval=255.0)
+    for slow, fast, inputs in ((analysis, fast_analysis, x),
+                               (synthesis, fast_synthesis, tf.zeros((2, 3, 4, 16)))):
+        slow(inputs)
+        fast(inputs)
+        layers.copy_weights(slow, fast)
+    y = analysis(x)
+    fast_y = fast_analysis(x)
+    assert fast_y.dtype == tf.float32
+    # bfloat16 keeps 8 significant bits: agreement to ~1 % of the signal.
+    scale = float(tf.reduce_max(tf.abs(y)))
+    np.testing.assert_allclose(fast_y, y, atol=0.02 * scale)
+    x_hat = synthesis(y)
+    fast_x_hat = fast_synthesis(y)
+    np.testing.assert_allclose(fast_x_hat, x_hat,
+                               atol=0.02 * float(tf.reduce_max(tf.abs(x_hat))))
+    # Gradients reach every variable and point the same way.
+    def grads(a, s):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(s(a(x)) - x))
+        return tape.gradient(loss, a.trainable_variables + s.trainable_variables)
+    for g, fast_g in zip(grads(analysis, synthesis),
+                         grads(fast_analysis, fast_synthesis)):
+        assert fast_g is not None
+        g, fast_g = np.ravel(g), np.ravel(fast_g)
+        cosine = g @ fast_g / (np.linalg.norm(g) * np.linalg.norm(fast_g) + 1e-30)
+        assert cosine > 0.99
+
+
+def test_bfloat16_convolutions_refuse_what_they_cannot_compute():
+    with pytest.raises(ValueError, match="odd, square"):
+        layers.SignalConv2D(4, (4, 4), corr=True, strides_down=2,
+                            padding="same_zeros", conv_dtype="bfloat16")
+    with pytest.raises(ValueError, match="same_zeros"):
+        layers.SignalConv2D(4, (5, 5), corr=True, strides_down=2,
+                            padding="valid", conv_dtype="bfloat16")
+    with pytest.raises(ValueError, match="conv_dtype must be one of"):
+        layers.SignalConv2D(4, (5, 5), conv_dtype="float16")
+    layer = layers.SignalConv2D(4, (5, 5), corr=True, strides_down=2,
+                                padding="same_zeros", conv_dtype="bfloat16")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 2"):
+        layer(tf.zeros((1, 7, 8, 3)))
+
+
+def test_quantization_offsets_match_tfcs_heuristic_and_centre_the_median():
+    from tensorflow_compression.python.distributions import helpers
+
+    tf.keras.utils.set_random_seed(11)
+    prior = rate.make_prior(6)
+    # Move the densities away from their symmetric start.
+    for v in prior.trainable_variables:
+        v.assign(v + tf.random.normal(v.shape, stddev=0.5))
+    median = rate.prior_median(prior)
+    logits = prior.base._logits_cumulative(median)
+    np.testing.assert_allclose(logits, 0.0, atol=1e-3)
+    offsets = rate.quantization_offset(prior).numpy()
+    theirs = helpers.quantization_offset(prior).numpy()
+    distance = np.abs(offsets - theirs)
+    assert np.all(np.minimum(distance, 1 - distance) < 5e-3)
+    assert np.all(np.abs(offsets) <= 0.5)
+    np.testing.assert_allclose(offsets, median - np.round(median), atol=1e-6)

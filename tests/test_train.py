@@ -343,6 +343,35 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert json.loads(record_path.read_text())["steps"] == target
 
 
+def test_bfloat16_convolutions_resume_a_float32_run_and_export_float32(tmp_path):
+    import tensorflow as tf
+
+    write_images(str(tmp_path / "img"))
+    run = str(tmp_path / "run")
+    train.train(configs.TINY_MODEL, _config(str(tmp_path / "img"), 1), run, verbose=0)
+    model = train.train(configs.TINY_MODEL, _config(
+        str(tmp_path / "img"), 2, conv_dtype="bfloat16"), run, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2
+    assert all(l.conv_dtype == "bfloat16" for l in model.analysis_transform.layers
+               if hasattr(l, "conv_dtype"))
+    record = train.read_record(run)
+    assert [s["conv_dtype"] for s in record["segments"]] == ["float32", "bfloat16"]
+    assert np.isfinite(record["last_metrics"]["loss"])
+    info = train.export_latest(run, str(tmp_path / "model"))
+    assert info["segments"][-1]["conv_dtype"] == "bfloat16"
+    # The export computes in float32, with tfc's own convolutions.
+    module = export.inference_module(model)
+    assert all(getattr(l, "conv_dtype", "float32") == "float32"
+               for l in module.analysis_transform.layers)
+    x = tf.random.stateless_uniform((1, 32, 48, 3), seed=(1, 2), maxval=255.0)
+    np.testing.assert_allclose(
+        module.analysis_transform(x),
+        model.analysis_transform(x),
+        atol=0.02 * float(tf.reduce_max(tf.abs(module.analysis_transform(x)))))
+    with pytest.raises(ValueError, match="conv_dtype must be one of"):
+        _config(str(tmp_path / "img"), 1, conv_dtype="float16")
+
+
 def test_steps_must_be_whole_epochs():
     # Keras runs whole epochs of checkpoint_every steps: steps=4800 at 250 a
     # checkpoint trained 5000 while the record said 4800.

@@ -41,6 +41,10 @@ flags.DEFINE_enum("quantization", "noise", list(configs.QUANTIZATIONS),
                   " uniform noise for rate and reconstruction) or mixed (noise"
                   " for the rate, rounding with a straight-through gradient for"
                   " the reconstruction).")
+flags.DEFINE_enum("conv_dtype", "float32", list(configs.CONV_DTYPES),
+                  "What training's convolutions compute in: bfloat16 is about"
+                  " twice as fast a step on CPUs with AMX or AVX512-BF16"
+                  " (exports compute in float32 either way).")
 flags.DEFINE_string("init_from", None,
                     "Exported model or training dir to warm-start weights from"
                     " (a model with fewer filters is widened).")
@@ -97,7 +101,8 @@ def main(argv):
         validate_every=FLAGS.validate_every,
         init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
         init_latent_scale=FLAGS.init_latent_scale,
-        seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every)
+        seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every,
+        conv_dtype=FLAGS.conv_dtype)
     train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
                 export_to=FLAGS.export_to, overwrite_export=True,
                 data_note=FLAGS.data_note, logical_cpus=FLAGS.logical_cpus,
