@@ -175,6 +175,41 @@ def test_same_size_jpeg_gets_at_least_our_bytes_and_payload_is_measured(
         (coding["payload_bits"] / coding["estimate_bits"] - 1) * 100)
 
 
+def test_a_model_record_carries_its_training_chain_and_measurements(
+        tmp_path, tiny_model_dir, monkeypatch):
+    import shutil
+
+    from e2e_compress import records, zoo
+
+    files = write_images(str(tmp_path / "img"), count=1, height=40, width=48)
+    cmp = evaluate.compare_with_jpeg_at_same_size(tiny_model_dir, files,
+                                                  progress=False)
+    record = records.model_record(tiny_model_dir, cmp)
+    assert record["model_id"] == cmp["model_id"]
+    assert record["training"]["steps"] == record["total_steps"] == 2
+    assert record["training"]["segments"][0]["conv_dtype"] == "float32"
+    assert record["warm_start_chain"] == [] and record["generations"] == 1
+    assert record["kodak"]["bpp"] == cmp["mean"]["ours"]["bpp"]
+    assert record["kodak_jpeg_same_size"]["bpp"] >= record["kodak"]["bpp"]
+    assert record["size_bytes"] == zoo.size_bytes(tiny_model_dir)
+    with pytest.raises(ValueError, match="evaluate it again"):
+        records.model_record(tiny_model_dir, dict(cmp, model_id="0" * 16))
+    # write_records fills in only the models whose results match their weights.
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model_dir, models / "bls2017-mse-q1")
+    shutil.copytree(tiny_model_dir, models / "bls2017-mse-q2")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "bls2017-mse-q1_vs_jpeg.json").write_text(json.dumps(cmp))
+    (results / "bls2017-mse-q2_vs_jpeg.json").write_text(
+        json.dumps(dict(cmp, model_id="0" * 16)))
+    monkeypatch.setenv("E2E_COMPRESS_MODELS", str(models))
+    assert records.write_records(str(results)) == ["bls2017-mse-q1"]
+    written = json.loads((models / "bls2017-mse-q1" / "record.json").read_text())
+    assert written["name"] == "bls2017-mse-q1"
+    assert not (models / "bls2017-mse-q2" / "record.json").exists()
+
+
 def test_report_writes_figure_and_bd_table_against_the_paper(tmp_path):
     from e2e_compress import plot
 

@@ -20,6 +20,10 @@ flags.DEFINE_list("compare_models", [], "Shipped models for the visual compariso
 flags.DEFINE_list("table_anchors", ["JPEG", "JPEG 2000"],
                   "Result names the per-model table (models.md) compares each"
                   " model against, besides the paper's curve.")
+flags.DEFINE_bool("write_records", False,
+                  "Also write checkpoints/<model>/record.json (training and"
+                  " Kodak numbers, see e2e_compress/records.py) for every"
+                  " shipped model with a matching <model>_vs_jpeg.json.")
 flags.DEFINE_list("crop", ["120", "260", "200", "200"],
                   "Crop of the visual comparison: top, left, height, width.")
 
@@ -38,6 +42,11 @@ def main(argv):
                                  reference=reference.BLS2017_KODAK)
     print(plot.markdown_bd_table(rows))
     _model_table(paths)
+    if FLAGS.write_records:
+        from e2e_compress import records
+
+        written = records.write_records(FLAGS.results_dir)
+        print(f"wrote {len(written)} model records: {', '.join(written) or 'none'}")
     if FLAGS.compare_image and FLAGS.compare_models:
         _visual_comparison()
     return 0
