@@ -95,6 +95,7 @@ def _polyphase_gather_index(kernel_size: int, stride: int, upsample: bool):
     index = np.where((rows >= 0) & (cols >= 0), rows * kernel_size + cols, zero)
     return index, first, len(taps)
 
+
 class MatmulRDFTParameter(tfc.RDFTParameter):
     """tfc's RDFT kernel parameterisation, inverse transform as a matmul.
 
@@ -175,6 +176,9 @@ class SignalConv2D(tfc.SignalConv2D):
         if up[0] != up[1] or down[0] != down[1] or (up[0] > 1 and down[0] > 1):
             problems.append(f"strides_up {up}, strides_down {down} (need equal"
                             f" strides in both axes, up or down, not both)")
+        if up[0] > 1 and not self.extra_pad_end:
+            problems.append("extra_pad_end=False (need True: outputs of"
+                            " stride x input size)")
         if self.channel_separable or self.data_format != "channels_last":
             problems.append("channel-separable or channels-first layout")
         if up[0] > 1 and self.corr or up[0] == 1 and not self.corr:
