@@ -186,6 +186,10 @@ def test_bfloat16_convolutions_refuse_what_they_cannot_compute():
                             padding="valid", conv_dtype="bfloat16")
     with pytest.raises(ValueError, match="conv_dtype must be one of"):
         layers.SignalConv2D(4, (5, 5), conv_dtype="float16")
+    with pytest.raises(ValueError, match="extra_pad_end=False"):
+        layers.SignalConv2D(4, (5, 5), corr=False, strides_up=2,
+                            padding="same_zeros", extra_pad_end=False,
+                            conv_dtype="bfloat16")
     layer = layers.SignalConv2D(4, (5, 5), corr=True, strides_down=2,
                                 padding="same_zeros", conv_dtype="bfloat16")
     with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 2"):
