@@ -54,12 +54,14 @@ SPATIAL = "variable"
 class CompressionModule(tf.Module):
     """The inference half of a trained `BLS2017Model`."""
 
-    def __init__(self, analysis_transform, synthesis_transform, prior):
+    def __init__(self, analysis_transform, synthesis_transform, prior,
+                 range_coder_precision: int = rate.RANGE_CODER_PRECISION):
         super().__init__(name="bls2017")
         self.analysis_transform = analysis_transform
         self.synthesis_transform = synthesis_transform
         self.prior = prior
-        self.entropy_model = rate.make_entropy_model(prior, compression=True)
+        self.entropy_model = rate.make_entropy_model(
+            prior, compression=True, range_coder_precision=range_coder_precision)
 
     @tf.function(input_signature=[
         tf.TensorSpec(shape=(None, None, 3), dtype=tf.uint8)])
@@ -142,38 +144,49 @@ def _spatial_transforms(num_filters: int, kernel_dtype: str = "float32"):
     return analysis, synthesis
 
 
-def inference_module(model, kernel_dtype: str = "float32") -> CompressionModule:
+def inference_module(model, kernel_dtype: str = "float32",
+                     range_coder_precision: int = rate.RANGE_CODER_PRECISION
+                     ) -> CompressionModule:
     """The `CompressionModule` that `export_model` saves for a `BLS2017Model`.
 
     Its transforms are copies of the model's with spatial-domain kernels
     stored as `kernel_dtype` ("float32": the same outputs to float rounding;
     "float16": to float16 rounding of the kernels); the prior is the model's
-    own.
+    own; its range coder works at `range_coder_precision` bits (see
+    `rate.RANGE_CODER_PRECISION`).
     """
     analysis, synthesis = _spatial_transforms(model.config.num_filters, kernel_dtype)
     layers.copy_weights(model.analysis_transform, analysis)
     layers.copy_weights(model.synthesis_transform, synthesis)
-    return CompressionModule(analysis, synthesis, model.prior)
+    return CompressionModule(analysis, synthesis, model.prior,
+                             range_coder_precision)
 
 
 def fingerprint(module: tf.Module) -> str:
-    """A 16-hex-digit id of a model's weights (sha256 over all variables).
+    """A 16-hex-digit id of a model's weights and range coder (sha256).
 
     Variables are taken in the module's structural order and hashed with
     their shapes, not their names: TF variable names depend on the context
     the layers were built in, so a model restored elsewhere would get another
-    id. Two models with the same id decode each other's files identically.
+    id. The range coder's precision is hashed too, except the legacy 12 bits
+    (so ids of models exported before it was recorded stay valid): the same
+    weights at another precision write other files. Two models with the same
+    id decode each other's files identically.
     """
     h = hashlib.sha256()
     for v in module.trainable_variables:
         value = np.ascontiguousarray(v.numpy())
         h.update(str(value.shape).encode())
         h.update(value.tobytes())
+    precision = module.entropy_model.range_coder_precision
+    if precision != rate.LEGACY_RANGE_CODER_PRECISION:
+        h.update(f"range_coder_precision={precision}".encode())
     return h.hexdigest()[:16]
 
 
 def export_model(model, path: str, info: dict, overwrite: bool = False,
-                 kernel_dtype: str = "float32") -> dict:
+                 kernel_dtype: str = "float32",
+                 range_coder_precision: int = rate.RANGE_CODER_PRECISION) -> dict:
     """Writes a trained `BLS2017Model` as a SavedModel directory at `path`.
 
     The directory is written beside `path` and renamed into place, so a
@@ -188,18 +201,21 @@ def export_model(model, path: str, info: dict, overwrite: bool = False,
       kernel_dtype: "float32" or "float16": how the convolution kernels are
         stored (they are used as float32 either way). float16 halves the
         model; it is recorded in the metadata and changes the model id.
+      range_coder_precision: bits of the range coder's probabilities, 12 to
+        16; recorded in the metadata, part of the model id.
 
     Returns:
       The complete metadata dict, as written to `assets/model_info.json`.
     """
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite to replace it")
-    module = inference_module(model, kernel_dtype)
+    module = inference_module(model, kernel_dtype, range_coder_precision)
     info = dict(info)
     info.update(
         model_id=fingerprint(module),
         kernel_parameter=SPATIAL,
         kernel_dtype=kernel_dtype,
+        range_coder_precision=range_coder_precision,
         num_filters=model.config.num_filters,
         lmbda=model.config.lmbda,
         distortion=model.config.distortion,
@@ -232,21 +248,27 @@ def export_model(model, path: str, info: dict, overwrite: bool = False,
 
 
 def convert_model(source: str, path: str, kernel_dtype: str,
-                  overwrite: bool = False) -> dict:
-    """Re-exports the exported model at `source` with other kernel storage.
+                  overwrite: bool = False,
+                  range_coder_precision: int = rate.RANGE_CODER_PRECISION) -> dict:
+    """Re-exports the exported model at `source` with other kernel storage
+    or range coder precision.
 
     For example a float32 model to float16 (half the size, ~0.001 dB; see
-    `layers.KERNEL_DTYPES`), or a model exported with Fourier kernels to
-    spatial ones. The weights are the source's, rounded to `kernel_dtype`;
-    the metadata (λ, steps, training data, lineage) is carried over, with
-    `converted_from` naming the source's model id and kernel dtype. The new
-    model has its own id.
+    `layers.KERNEL_DTYPES`), a model exported with Fourier kernels to
+    spatial ones, or a model coding at tfc's default 12-bit precision to 16
+    bits (files ~0.5 % smaller at the lowest rates; see
+    `rate.RANGE_CODER_PRECISION`). The weights are the source's, rounded to
+    `kernel_dtype`; the metadata (λ, steps, training data, lineage) is
+    carried over, with `converted_from` naming the source's model id, kernel
+    dtype and precision. The new model has its own id; files the source
+    wrote decode only with the source.
 
     Args:
       source: an exported e2e-compress SavedModel directory.
       path: the directory to create; must differ from `source`.
       kernel_dtype: "float32" or "float16".
       overwrite: replace an existing `path`.
+      range_coder_precision: 12 to 16 bits.
 
     Returns:
       The new model's metadata (see `export_model`).
@@ -268,13 +290,16 @@ def convert_model(source: str, path: str, kernel_dtype: str,
     restore_weights(model, source)
     carried = {k: v for k, v in info.items() if k not in (
         "model_id", "kernel_parameter", "kernel_dtype", "package_version",
-        "converted_from")}
+        "range_coder_precision", "converted_from")}
     carried["converted_from"] = dict(
         model_id=info.get("model_id"),
         kernel_dtype=info.get("kernel_dtype", "float32"),
+        range_coder_precision=info.get("range_coder_precision",
+                                       rate.LEGACY_RANGE_CODER_PRECISION),
         converted_from=info.get("converted_from"))
     return export_model(model, path, carried, overwrite=overwrite,
-                        kernel_dtype=kernel_dtype)
+                        kernel_dtype=kernel_dtype,
+                        range_coder_precision=range_coder_precision)
 
 
 def _signatures(module: CompressionModule) -> dict:

@@ -107,6 +107,8 @@ def test_export_converts_an_exported_model_to_float16_kernels(tiny_model_dir,
     assert new["kernel_dtype"] == "float16" and new["model_id"] != old["model_id"]
     assert new["converted_from"]["model_id"] == old["model_id"]
     assert new["converted_from"]["kernel_dtype"] == "float32"
+    assert new["range_coder_precision"] == old["range_coder_precision"] == 16
+    assert new["converted_from"]["range_coder_precision"] == 16
     for key in ("steps", "lmbda", "num_filters", "training_data", "segments"):
         assert new[key] == old[key], key
     src, packed = tmp_path / "in.png", tmp_path / "x.e2ec"

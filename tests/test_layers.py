@@ -104,10 +104,13 @@ def test_transforms_map_between_image_and_latent_shapes(height, width):
     assert synthesis(y).shape == (1, height, width, 3)
 
 
-def test_decompressing_compressed_latents_gives_exactly_the_rounded_latents():
+@pytest.mark.parametrize("precision", [12, 16])
+def test_decompressing_compressed_latents_gives_exactly_the_rounded_latents(
+        precision):
     tf.keras.utils.set_random_seed(3)
     prior = rate.make_prior(4)
-    entropy_model = rate.make_entropy_model(prior, compression=True)
+    entropy_model = rate.make_entropy_model(prior, compression=True,
+                                            range_coder_precision=precision)
     # Include values far in the tails: they take the overflow (escape) path.
     y = tf.random.normal((2, 5, 6, 4)) * 6.0
     y = tf.tensor_scatter_nd_update(y, [[0, 0, 0, 0], [1, 2, 3, 1]], [300.0, -250.0])
@@ -115,6 +118,13 @@ def test_decompressing_compressed_latents_gives_exactly_the_rounded_latents():
     y_hat = entropy_model.decompress(strings, (5, 6))
     np.testing.assert_array_equal(y_hat.numpy(), entropy_model.quantize(y).numpy())
     assert strings.shape == (2,)
+
+
+@pytest.mark.parametrize("precision", [11, 17, 0])
+def test_range_coder_precision_outside_12_to_16_is_refused(precision):
+    with pytest.raises(ValueError, match=f"12 to 16 bits, got {precision}"):
+        rate.make_entropy_model(rate.make_prior(2), compression=True,
+                                range_coder_precision=precision)
 
 
 @pytest.mark.parametrize("kernel,stride,upsample", [

@@ -114,7 +114,8 @@ def export_main(argv):
     """`e2e-compress export --train_dir=DIR --export_to=PATH
     [--kernel_dtype=float16]`: the latest checkpoint as a SavedModel, also
     while that run is still training. `--from_model=MODEL` instead of
-    `--train_dir` re-exports an exported model with other kernel storage."""
+    `--train_dir` re-exports an exported model with other kernel storage,
+    at the current range coder precision (`rate.RANGE_CODER_PRECISION`)."""
     from e2e_compress import export, train
 
     if len(argv) > 1:
