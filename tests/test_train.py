@@ -326,11 +326,16 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     killed_at = json.loads(record_path.read_text())["steps"]
     assert killed_at >= 3
     target = killed_at + 2
-    result = subprocess.run(args + [f"--steps={target}", "--lr_decay_at=0.5"],
-                            capture_output=True, text=True, timeout=300)
+    # `~` in a flag's value reaches the program unexpanded (the shell
+    # expands it only at the start of a word): the export must land in HOME.
+    result = subprocess.run(args + [f"--steps={target}", "--lr_decay_at=0.5",
+                                    "--export_to=~/model"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(record_path.read_text())
     assert record["steps"] == target
+    assert (tmp_path / "model" / "saved_model.pb").exists()
     assert record["segments"][-1]["start_step"] >= killed_at - 1
     # Each segment records its own schedule.
     assert record["segments"][0]["decay_at_step"] == 100000

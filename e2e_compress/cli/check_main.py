@@ -69,7 +69,7 @@ def benchmark_main(argv):
         raise ValueError(f"--size must be WxH, e.g. 6000x4000, got {FLAGS.size!r}")
     if not FLAGS.images:
         raise ValueError("--images is required (photos for the mosaic)")
-    paths = evaluate.list_image_files(os.path.expanduser(FLAGS.images))
+    paths = evaluate.list_image_files(FLAGS.images)
     model_path = zoo.resolve(FLAGS.model)
     result = dict(
         model=os.path.basename(model_path.rstrip("/")),

@@ -30,7 +30,7 @@ def main(argv):
     if not FLAGS.images:
         raise ValueError("--images is required (a folder or a glob)")
     output_dir = FLAGS.output_dir or "results"
-    paths = evaluate.list_image_files(os.path.expanduser(FLAGS.images))
+    paths = evaluate.list_image_files(FLAGS.images)
     codecs = [evaluate.make_codec(spec) for spec in FLAGS.codecs]
     failed = 0
     for codec in codecs:

@@ -78,10 +78,20 @@ def run(argv=None):
     app.run(_main, argv=argv, flags_parser=_parse_flags)
 
 
+# Flags that name files or folders. A shell expands `~` only at the start
+# of a word, so in `--train_dir=~/run` it reaches us as typed.
+PATH_FLAGS = ("train_glob", "validation_glob", "init_from", "train_dir",
+              "export_to", "from_model", "model", "output_dir", "images",
+              "results_dir", "compare_image", "json")
+
+
 def _parse_flags(argv):
     try:
         rest = FLAGS(argv[:1] + argv[2:])
     except flags.Error as e:
         print(f"e2e-compress {argv[1]}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    for name in PATH_FLAGS:
+        if FLAGS[name].value:
+            FLAGS[name].value = os.path.expanduser(FLAGS[name].value)
     return [rest[0], argv[1]] + rest[1:]

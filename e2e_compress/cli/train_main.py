@@ -6,8 +6,6 @@ Example:
       --export_to=checkpoints/bls2017-mse-q3
 """
 
-import os
-
 from absl import flags
 
 from e2e_compress import configs
@@ -88,9 +86,8 @@ def main(argv):
         num_filters=FLAGS.num_filters, lmbda=FLAGS.lmbda,
         distortion=FLAGS.distortion, quantization=FLAGS.quantization)
     train_config = configs.TrainConfig(
-        train_glob=os.path.expanduser(FLAGS.train_glob),
-        validation_glob=(os.path.expanduser(FLAGS.validation_glob)
-                         if FLAGS.validation_glob else None),
+        train_glob=FLAGS.train_glob,
+        validation_glob=FLAGS.validation_glob or None,
         patch_size=FLAGS.patch_size,
         validation_patch_size=FLAGS.validation_patch_size,
         batch_size=FLAGS.batch_size, steps=FLAGS.steps,
@@ -99,11 +96,11 @@ def main(argv):
         checkpoint_every=FLAGS.checkpoint_every,
         prior_lr_factor=FLAGS.prior_lr_factor,
         validate_every=FLAGS.validate_every,
-        init_from=os.path.expanduser(FLAGS.init_from) if FLAGS.init_from else None,
+        init_from=FLAGS.init_from or None,
         init_latent_scale=FLAGS.init_latent_scale,
         seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every,
         conv_dtype=FLAGS.conv_dtype)
-    train.train(model_config, train_config, os.path.expanduser(FLAGS.train_dir),
+    train.train(model_config, train_config, FLAGS.train_dir,
                 export_to=FLAGS.export_to, overwrite_export=True,
                 data_note=FLAGS.data_note, logical_cpus=FLAGS.logical_cpus,
                 kernel_dtype=FLAGS.kernel_dtype)
@@ -125,12 +122,12 @@ def export_main(argv):
     if bool(FLAGS.train_dir) == bool(FLAGS.from_model):
         raise ValueError("export needs one of --train_dir (a training run) and"
                          " --from_model (an exported model)")
-    target = os.path.expanduser(FLAGS.export_to)
+    target = FLAGS.export_to
     if FLAGS.from_model:
-        info = export.convert_model(os.path.expanduser(FLAGS.from_model), target,
+        info = export.convert_model(FLAGS.from_model, target,
                                     FLAGS.kernel_dtype, overwrite=FLAGS.overwrite)
     else:
-        info = train.export_latest(os.path.expanduser(FLAGS.train_dir), target,
+        info = train.export_latest(FLAGS.train_dir, target,
                                    overwrite=FLAGS.overwrite,
                                    kernel_dtype=FLAGS.kernel_dtype)
     print(f"exported {FLAGS.export_to}: step {info.get('steps')}, model id"
