@@ -185,7 +185,10 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         holds a checkpoint of a run with the same model config, training
         resumes from it; `train_config.init_from` is ignored then.
       export_to: if given, the trained model is exported there as a SavedModel.
-      overwrite_export: replace an existing export directory.
+        An existing directory there is replaced only if this run exported
+        it (a resumed or re-run command), or if `overwrite_export`; else the
+        call fails before training.
+      overwrite_export: replace an existing export directory in any case.
       data_note: free text stored in the model's metadata, saying which
         images (which licence subset) trained it.
       verbose: Keras `fit` verbosity.
@@ -202,6 +205,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
       TrainingDiverged: the loss became non-finite.
       ValueError: `train_dir` holds a run of a different model config, or
         an MS-SSIM model is given patches under 161 px.
+      FileExistsError: `export_to` exists and is not this run's export.
     """
     if model_config.distortion == "ms-ssim":
         side = min(train_config.patch_size, train_config.validation_patch_size)
@@ -219,6 +223,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         raise ValueError(
             f"{train_dir} holds a run of model config {record['config']['model']},"
             f" not {model_config.__dict__}: use another --train_dir")
+    if export_to and not overwrite_export:
+        _check_export_target(export_to, record, train_dir)
     paths, counts = data.list_images(train_config.train_glob, train_config.patch_size)
     logging.info("training images: %s", counts)
 
@@ -322,10 +328,29 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         record = read_record(train_dir) or record
         info = _export_info(record, train_config, counts, data_note,
                             int(model.optimizer.iterations.numpy()))
-        info = export.export_model(model, export_to, info, overwrite=overwrite_export,
+        own = os.path.abspath(export_to) in record.get("exported_to", [])
+        info = export.export_model(model, export_to, info,
+                                   overwrite=overwrite_export or own,
                                    kernel_dtype=kernel_dtype)
         logging.info("exported %s (model id %s)", export_to, info["model_id"])
+        record = read_record(train_dir) or record
+        exports = record.setdefault("exported_to", [])
+        if os.path.abspath(export_to) not in exports:
+            exports.append(os.path.abspath(export_to))
+            write_record(train_dir, record)
     return model
+
+
+def _check_export_target(export_to: str, record: dict, train_dir: str) -> None:
+    """Refuses, before any training, an export path that holds something
+    this run did not write there (a shipped model, another run's export)."""
+    if not os.path.exists(export_to):
+        return
+    if os.path.abspath(export_to) in record.get("exported_to", []):
+        return
+    raise FileExistsError(
+        f"{export_to} exists and was not exported by the run in {train_dir};"
+        f" nothing was trained. Choose another export path, or remove it")
 
 
 def _export_info(record: dict, train_config: TrainConfig, counts: dict,

@@ -42,7 +42,9 @@ def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
     write_images(str(tmp_path / "img"))
     config = _config(str(tmp_path / "img"), 2, image_every=1,
                      validation_patch_size=48)
-    model = train.train(configs.TINY_MODEL, config, str(tmp_path / "run"), verbose=0)
+    trained = tmp_path / "trained"
+    model = train.train(configs.TINY_MODEL, config, str(tmp_path / "run"),
+                        export_to=str(trained), verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2
     record = train.read_record(str(tmp_path / "run"))
     assert record["steps"] == 2 and record["cpu_seconds"] > 0
@@ -63,6 +65,18 @@ def test_two_step_run_trains_records_and_exports_its_last_checkpoint(tmp_path):
         train.export_latest(str(tmp_path / "run"), str(tmp_path / "model"))
     with pytest.raises(FileNotFoundError, match="not a training directory"):
         train.export_latest(str(tmp_path / "img"), str(tmp_path / "other"))
+
+    # The same command again (nothing left to train) replaces its own
+    # export; another run may not replace it, and fails before training.
+    first = (trained / "saved_model.pb").stat().st_mtime_ns
+    train.train(configs.TINY_MODEL, config, str(tmp_path / "run"),
+                export_to=str(trained), verbose=0)
+    assert (trained / "saved_model.pb").stat().st_mtime_ns != first
+    with pytest.raises(FileExistsError, match="not exported by the run"):
+        train.train(configs.TINY_MODEL, config, str(tmp_path / "run2"),
+                    export_to=str(trained), verbose=0)
+    assert (trained / "saved_model.pb").exists()
+    assert not train.read_record(str(tmp_path / "run2")).get("steps")
 
 
 def test_warm_start_copies_the_weights_of_an_exported_model(tiny_model_dir, tmp_path):

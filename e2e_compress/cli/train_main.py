@@ -3,7 +3,7 @@
 Example:
   e2e-compress train --train_glob='../shared/data/train/*.png' \
       --lmbda=0.01 --train_dir=~/e2e-train/mse-0.01 \
-      --export_to=checkpoints/bls2017-mse-q3
+      --export_to=~/e2e-train/exports/mse-0.01
 """
 
 from absl import flags
@@ -52,7 +52,10 @@ flags.DEFINE_float("init_latent_scale", 1.0,
                    " lmbda, see e2e_compress/rescale.py).")
 flags.DEFINE_string("train_dir", None,
                     "Directory of checkpoints, TensorBoard logs and the record.")
-flags.DEFINE_string("export_to", None, "Export the trained model here.")
+flags.DEFINE_string("export_to", None,
+                    "Export the trained model here. An existing directory is"
+                    " replaced only if this run exported it; else the run"
+                    " refuses to start.")
 flags.DEFINE_string("from_model", None,
                     "export only: re-export this exported model (e.g. with"
                     " --kernel_dtype=float16) instead of a --train_dir's run.")
@@ -101,7 +104,7 @@ def main(argv):
         seed=FLAGS.seed, strategy=FLAGS.strategy, image_every=FLAGS.image_every,
         conv_dtype=FLAGS.conv_dtype)
     train.train(model_config, train_config, FLAGS.train_dir,
-                export_to=FLAGS.export_to, overwrite_export=True,
+                export_to=FLAGS.export_to,
                 data_note=FLAGS.data_note, logical_cpus=FLAGS.logical_cpus,
                 kernel_dtype=FLAGS.kernel_dtype)
     return 0
