@@ -72,6 +72,9 @@ class _CheckpointAndRecord(tf.keras.callbacks.Callback):
         self.manager.save(checkpoint_number=step)
         if not self.chief:
             return
+        if self.record.get("segments"):
+            # Where this segment has got to; a killed run keeps it.
+            self.record["segments"][-1]["end_step"] = step
         self.record.update(
             steps=step,
             wall_seconds=self._wall_before + time.time() - self._wall0,
@@ -273,7 +276,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     if step < train_config.steps:
         # Each segment keeps its own schedule: a resume may change it.
         record["segments"].append(dict(
-            start_step=step, end_step=train_config.steps,
+            start_step=step, end_step=step, planned_end_step=train_config.steps,
             started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             learning_rate=train_config.learning_rate,
             decay_at_step=train_config.decay_step,

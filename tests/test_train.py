@@ -351,6 +351,10 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert record["steps"] == target
     assert (tmp_path / "model" / "saved_model.pb").exists()
     assert record["segments"][-1]["start_step"] >= killed_at - 1
+    # A killed segment ends where it got to, not where it was meant to.
+    assert record["segments"][0]["end_step"] == killed_at
+    assert record["segments"][0]["planned_end_step"] == 100000
+    assert record["segments"][-1]["end_step"] == target
     # Each segment records its own schedule.
     assert record["segments"][0]["decay_at_step"] == 100000
     assert record["segments"][-1]["decay_at_step"] == int(0.5 * target)
