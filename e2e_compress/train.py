@@ -331,15 +331,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
         record = read_record(train_dir) or record
         info = _export_info(record, train_config, counts, data_note,
                             int(model.optimizer.iterations.numpy()))
-        own = os.path.abspath(export_to) in record.get("exported_to", [])
+        own = _is_own_export(export_to, record)
         info = export.export_model(model, export_to, info,
                                    overwrite=overwrite_export or own,
                                    kernel_dtype=kernel_dtype)
         logging.info("exported %s (model id %s)", export_to, info["model_id"])
-        record = read_record(train_dir) or record
-        exports = record.setdefault("exported_to", [])
-        if os.path.abspath(export_to) not in exports:
-            exports.append(os.path.abspath(export_to))
+        if not own:
+            record.setdefault("exported_to", []).append(os.path.abspath(export_to))
             write_record(train_dir, record)
     return model
 
@@ -347,13 +345,16 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
 def _check_export_target(export_to: str, record: dict, train_dir: str) -> None:
     """Refuses, before any training, an export path that holds something
     this run did not write there (a shipped model, another run's export)."""
-    if not os.path.exists(export_to):
-        return
-    if os.path.abspath(export_to) in record.get("exported_to", []):
+    if not os.path.exists(export_to) or _is_own_export(export_to, record):
         return
     raise FileExistsError(
         f"{export_to} exists and was not exported by the run in {train_dir};"
         f" nothing was trained. Choose another export path, or remove it")
+
+
+def _is_own_export(export_to: str, record: dict) -> bool:
+    """Whether this run (its `record.json`) has exported to `export_to`."""
+    return os.path.abspath(export_to) in record.get("exported_to", [])
 
 
 def _export_info(record: dict, train_config: TrainConfig, counts: dict,
