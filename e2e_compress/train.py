@@ -274,6 +274,13 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     record.setdefault("segments", [])
     record.update(config=config_dict, data=counts, data_note=data_note)
     if step < train_config.steps:
+        if record["segments"]:
+            # The run before this one ended at the checkpoint it resumes
+            # from: steps after it were lost. Records written before
+            # `planned_end_step` existed kept the plan in `end_step`.
+            last = record["segments"][-1]
+            last.setdefault("planned_end_step", last["end_step"])
+            last["end_step"] = step
         # Each segment keeps its own schedule: a resume may change it.
         record["segments"].append(dict(
             start_step=step, end_step=step, planned_end_step=train_config.steps,

@@ -337,8 +337,17 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
         time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = json.loads(record_path.read_text())["steps"]
+    killed = json.loads(record_path.read_text())
+    killed_at = killed["steps"]
     assert killed_at >= 3
+    # A killed segment ends where it got to, not where it was meant to.
+    assert killed["segments"][0]["end_step"] == killed_at
+    assert killed["segments"][0]["planned_end_step"] == 100000
+    # As a record written before `planned_end_step` existed: the plan in
+    # `end_step`. The resume must still end that segment where it resumes.
+    del killed["segments"][0]["planned_end_step"]
+    killed["segments"][0]["end_step"] = 100000
+    record_path.write_text(json.dumps(killed))
     target = killed_at + 2
     # `~` in a flag's value reaches the program unexpanded (the shell
     # expands it only at the start of a word): the export must land in HOME.
@@ -351,8 +360,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert record["steps"] == target
     assert (tmp_path / "model" / "saved_model.pb").exists()
     assert record["segments"][-1]["start_step"] >= killed_at - 1
-    # A killed segment ends where it got to, not where it was meant to.
-    assert record["segments"][0]["end_step"] == killed_at
+    # The killed segment ends where the resumed one starts; its plan is kept.
+    assert record["segments"][0]["end_step"] == record["segments"][1]["start_step"]
     assert record["segments"][0]["planned_end_step"] == 100000
     assert record["segments"][-1]["end_step"] == target
     # Each segment records its own schedule.
