@@ -232,6 +232,15 @@ def train(model_config: ModelConfig, train_config: TrainConfig, train_dir: str,
     logging.info("training images: %s", counts)
 
     strategy = distribute.make_strategy(train_config.strategy, logical_cpus)
+    if (train_config.conv_dtype == "bfloat16"
+            and not tf.config.list_logical_devices("GPU")
+            and distribute.cpu_has_bfloat16_units() is False):
+        logging.warning(
+            "conv_dtype=bfloat16 on a CPU without bfloat16 units (its flags"
+            " list none of %s): TensorFlow emulates bfloat16, which made a step"
+            " 19x slower than float32 on a 2-core AVX2 EPYC (14 s against"
+            " 0.73 s). Use conv_dtype=float32.",
+            ", ".join(distribute.BFLOAT16_CPU_FLAGS))
     chief = distribute.is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
     lr_factor = distribute.learning_rate_factor(strategy)

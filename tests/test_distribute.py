@@ -83,3 +83,19 @@ def test_strategy_errors_are_clear(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="not a valid cluster config"):
         distribute.make_strategy("multi_worker")
+
+
+def test_cpu_bfloat16_units_read_from_cpuinfo(tmp_path):
+    def cpuinfo(text):
+        path = tmp_path / "cpuinfo"
+        path.write_text(text)
+        return str(path)
+
+    xeon = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n"
+    epyc = "processor\t: 0\nflags\t\t: fpu avx avx2 fma\n"
+    assert distribute.cpu_has_bfloat16_units(cpuinfo(xeon)) is True
+    assert distribute.cpu_has_bfloat16_units(cpuinfo(epyc)) is False
+    # A flag's name inside another's does not count.
+    assert distribute.cpu_has_bfloat16_units(cpuinfo("flags : avx512_bf16x\n")) is False
+    assert distribute.cpu_has_bfloat16_units(cpuinfo("model name : M2\n")) is None
+    assert distribute.cpu_has_bfloat16_units(str(tmp_path / "missing")) is None
