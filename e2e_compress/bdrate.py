@@ -1,18 +1,26 @@
 """Bjontegaard delta rate (BD-rate) between two rate-distortion curves.
 
-Method: for each curve, log(rate) is interpolated as a function of quality by
-a piecewise cubic Hermite interpolant (PCHIP, monotone, as in the JVET/AOM
-common test conditions rather than the 2001 cubic polynomial fit); the two
-are integrated over the overlapping quality interval; the mean difference d
-gives BD-rate = (exp(d) - 1) * 100 %. Negative means the test curve needs
+Method: for each curve, log(rate) is modelled as a function of quality; the
+two are integrated over the overlapping quality interval; the mean difference
+d gives BD-rate = (exp(d) - 1) * 100 %. Negative means the test curve needs
 fewer bits than the reference for the same quality.
+
+Two models of log(rate) are offered, since published BD-rates use both and
+they can differ by a few tenths of a point on curves that are not smooth:
+`"pchip"` (the default), a piecewise cubic Hermite interpolant through the
+points (monotone, as in the JVET/AOM common test conditions), and `"cubic"`,
+the least-squares cubic polynomial of Bjontegaard's 2001 proposal (VCEG-M33),
+which needs at least 4 points per curve.
 """
 
 import numpy as np
 from scipy import interpolate, integrate
 
 
-def _log_rate_of_quality(rates, qualities):
+METHODS = ("pchip", "cubic")
+
+
+def _log_rate_of_quality(rates, qualities, method="pchip"):
     rates = np.asarray(rates, np.float64)
     qualities = np.asarray(qualities, np.float64)
     if rates.shape != qualities.shape or rates.ndim != 1:
@@ -27,10 +35,18 @@ def _log_rate_of_quality(rates, qualities):
     log_rates = np.array([log_rates[qualities == q].min() for q in unique])
     if len(unique) < 2:
         raise ValueError(f"a curve needs at least 2 distinct points, got {len(unique)}")
-    return unique, interpolate.PchipInterpolator(unique, log_rates)
+    if method == "pchip":
+        return unique, interpolate.PchipInterpolator(unique, log_rates)
+    if method == "cubic":
+        if len(unique) < 4:
+            raise ValueError(f"the cubic fit needs at least 4 distinct points,"
+                             f" got {len(unique)}")
+        return unique, np.polynomial.Polynomial.fit(unique, log_rates, 3)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def bd_rate(ref_rates, ref_qualities, test_rates, test_qualities) -> float:
+def bd_rate(ref_rates, ref_qualities, test_rates, test_qualities,
+            method: str = "pchip") -> float:
     """BD-rate of `test` against `ref`, in percent.
 
     Args:
@@ -38,13 +54,14 @@ def bd_rate(ref_rates, ref_qualities, test_rates, test_qualities) -> float:
       ref_qualities, test_qualities: quality of each point in a scale that is
         higher-is-better and roughly linear in log-rate (PSNR in dB, MS-SSIM
         in dB).
+      method: `"pchip"` or `"cubic"` (module docstring).
 
     Returns:
       The average rate difference in percent over the overlapping quality
       range; NaN if the ranges do not overlap.
     """
-    q_ref, f_ref = _log_rate_of_quality(ref_rates, ref_qualities)
-    q_test, f_test = _log_rate_of_quality(test_rates, test_qualities)
+    q_ref, f_ref = _log_rate_of_quality(ref_rates, ref_qualities, method)
+    q_test, f_test = _log_rate_of_quality(test_rates, test_qualities, method)
     lo, hi = max(q_ref[0], q_test[0]), min(q_ref[-1], q_test[-1])
     if not hi > lo:
         return float("nan")
