@@ -6,7 +6,8 @@ d gives BD-rate = (exp(d) - 1) * 100 %. Negative means the test curve needs
 fewer bits than the reference for the same quality.
 
 Two models of log(rate) are offered, since published BD-rates use both and
-they can differ by a few tenths of a point on curves that are not smooth:
+they differ, by tenths of a point on the curves here and by more when the
+two curves are far apart:
 `"pchip"` (the default), a piecewise cubic Hermite interpolant through the
 points (monotone, as in the JVET/AOM common test conditions), and `"cubic"`,
 the least-squares cubic polynomial of Bjontegaard's 2001 proposal (VCEG-M33),

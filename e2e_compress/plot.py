@@ -79,7 +79,8 @@ def bd_rate_table(results: list[dict], anchors: list[dict],
                 continue
             row = {"codec": result["name"], "anchor": anchor["name"]}
             for key in keys:
-                for method, suffix in (("pchip", ""), ("cubic", "-cubic")):
+                for method in bdrate.METHODS:
+                    suffix = "" if method == "pchip" else "-" + method
                     try:
                         row[key + suffix] = bdrate.bd_rate(
                             anchor["results"]["bpp"], quality(anchor, key),
