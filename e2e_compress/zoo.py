@@ -97,6 +97,32 @@ def training_totals(info: dict) -> dict:
     return totals
 
 
+def distinct_cpu_hours(infos) -> float:
+    """CPU hours of the training runs behind several models, each run once.
+
+    Models warm-started from a common ancestor share its runs, so summing
+    `training_totals` over them counts those runs once per model. Here a run
+    is known by the `model_id` it exported, or, for the few early runs
+    recorded without one, by its path, steps and hours.
+
+    Args:
+      infos: model metadata dicts (`export.read_model_info`), each with its
+        `init_from` chain.
+
+    Returns:
+      The CPU hours of the distinct runs, rounded to 0.001.
+    """
+    runs = {}
+    for info in infos:
+        node = info
+        while node:
+            key = node.get("model_id") or (node.get("path"), node.get("steps"),
+                                           node.get("cpu_hours"))
+            runs[key] = float(node.get("cpu_hours") or 0.0)
+            node = node.get("init_from")
+    return round(sum(runs.values()), 3)
+
+
 def resolve(name_or_path: str | None) -> str:
     """A model's directory from a shipped name, a path, or None (default)."""
     name_or_path = name_or_path or DEFAULT_MODEL

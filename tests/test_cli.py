@@ -47,6 +47,7 @@ def test_default_model_verify_reports_jpeg_beside_ours(tmp_path):
     result = run_cli("models")
     assert result.returncode == 0, result.stderr
     assert "bls2017-mse-q4" in result.stdout
+    assert "CPU hours behind these" in result.stdout
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path):

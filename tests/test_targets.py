@@ -99,6 +99,19 @@ def test_training_totals_add_up_the_warm_start_chain():
     assert zoo.training_totals({"steps": 10})["generations"] == 1
 
 
+def test_distinct_cpu_hours_count_a_shared_ancestor_once():
+    root = {"model_id": "a" * 16, "cpu_hours": 2.0, "init_from": None}
+    unnamed = {"path": "/old/run", "steps": 500, "cpu_hours": 0.5, "init_from": root}
+    left = {"model_id": "b" * 16, "cpu_hours": 1.0, "init_from": dict(unnamed)}
+    right = {"model_id": "c" * 16, "cpu_hours": 0.25, "init_from": dict(unnamed)}
+    # Summed per model: 3.5 + 2.75 = 6.25; the shared 2.5 h counted once: 3.75.
+    assert sum(zoo.training_totals(i)["cpu_hours"] for i in (left, right)) == 6.25
+    assert zoo.distinct_cpu_hours([left, right]) == 3.75
+    # A model listed twice, or listed beside its own ancestor, adds nothing.
+    assert zoo.distinct_cpu_hours([left, left, root]) == 3.5
+    assert zoo.distinct_cpu_hours([]) == 0.0
+
+
 def test_shipped_models_carry_the_lambda_their_names_promise():
     shipped = zoo.list_models()
     assert zoo.DEFAULT_MODEL in shipped

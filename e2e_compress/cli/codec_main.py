@@ -218,6 +218,7 @@ def models_main(argv):
         return 1
     print(f"{'name':<19s} {'D':<7s} {'lmbda':>7s} {'filters':>7s} {'steps':>7s}"
           f" {'CPU h':>6s} {'MB':>5s}  Kodak: bpp / PSNR-RGB / MS-SSIM-RGB")
+    summed = 0.0
     for name, info in shipped.items():
         record_path = os.path.join(info["path"], "record.json")
         kodak = {}
@@ -231,4 +232,9 @@ def models_main(argv):
         print(f"{name:<19s} {info['distortion']:<7s} {info['lmbda']:7.4g}"
               f" {info['num_filters']:7d} {totals['steps']:7d}"
               f" {totals['cpu_hours']:6.2f} {size:5.1f}  {measured}")
+        summed += totals["cpu_hours"]
+    print(f"CPU hours behind these {len(shipped)} models:"
+          f" {zoo.distinct_cpu_hours(shipped.values()):.2f}, each training"
+          f" run once ({summed:.2f} summed over the rows, where a shared"
+          " warm-start ancestor counts once per model)")
     return 0
