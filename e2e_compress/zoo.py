@@ -73,6 +73,14 @@ def list_models() -> dict[str, dict]:
     return found
 
 
+def _lineage(info: dict):
+    """A model's metadata, then each warm-start ancestor's, up to the first."""
+    node = info
+    while node:
+        yield node
+        node = node.get("init_from")
+
+
 def training_totals(info: dict) -> dict:
     """Steps and hours of a model's training, its warm-start ancestors included.
 
@@ -85,13 +93,11 @@ def training_totals(info: dict) -> dict:
       chain (`generations` counts the runs).
     """
     totals = {"steps": 0, "cpu_hours": 0.0, "wall_hours": 0.0, "generations": 0}
-    node = info
-    while node:
+    for node in _lineage(info):
         totals["steps"] += int(node.get("steps") or 0)
         totals["cpu_hours"] += float(node.get("cpu_hours") or 0.0)
         totals["wall_hours"] += float(node.get("wall_hours") or 0.0)
         totals["generations"] += 1
-        node = node.get("init_from")
     totals["cpu_hours"] = round(totals["cpu_hours"], 3)
     totals["wall_hours"] = round(totals["wall_hours"], 3)
     return totals
@@ -114,12 +120,10 @@ def distinct_cpu_hours(infos) -> float:
     """
     runs = {}
     for info in infos:
-        node = info
-        while node:
+        for node in _lineage(info):
             key = node.get("model_id") or (node.get("path"), node.get("steps"),
                                            node.get("cpu_hours"))
             runs[key] = float(node.get("cpu_hours") or 0.0)
-            node = node.get("init_from")
     return round(sum(runs.values()), 3)
 
 
