@@ -18,3 +18,21 @@ BLS2017_KODAK = {
                         0.99209, 0.99497],
     },
 }
+
+KODAK_IMAGES = frozenset(f"kodim{i:02d}.png" for i in range(1, 25))
+
+
+def is_kodak(results: list[dict]) -> bool:
+    """Whether the paper's Kodak curve is a fair comparison for `results`.
+
+    Args:
+      results: result dicts as `evaluate.write_result` writes them; each
+        lists the file names it was measured on under "images".
+
+    Returns:
+      True when every result was measured on exactly the 24 Kodak images
+      (kodim01.png ... kodim24.png), False otherwise: a mean over other
+      images cannot be compared with a mean over Kodak.
+    """
+    return bool(results) and all(
+        set(r.get("images") or ()) == KODAK_IMAGES for r in results)

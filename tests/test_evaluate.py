@@ -239,6 +239,18 @@ def test_a_model_record_carries_its_training_chain_and_measurements(
     assert not (models / "bls2017-mse-q2" / "record.json").exists()
 
 
+def test_the_paper_curve_is_used_only_for_results_on_the_24_kodak_images():
+    kodak = {"images": sorted(reference.KODAK_IMAGES)}
+    assert reference.is_kodak([kodak, dict(kodak)])
+    # One image fewer, one image more, other names, or no list at all.
+    assert not reference.is_kodak([{"images": sorted(reference.KODAK_IMAGES)[1:]}])
+    assert not reference.is_kodak(
+        [kodak, {"images": sorted(reference.KODAK_IMAGES) + ["x.png"]}])
+    assert not reference.is_kodak([{"images": ["img0.png", "img1.png"]}])
+    assert not reference.is_kodak([{"name": "jpeg"}])
+    assert not reference.is_kodak([])
+
+
 def test_report_writes_figure_and_bd_table_against_the_paper(tmp_path):
     from e2e_compress import plot
 
